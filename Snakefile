@@ -1,0 +1,35 @@
+# irnoise: how much does label noise hurt deep image retrieval?
+#
+#   snakemake --cores all                      # every table and figure, default preset
+#   snakemake --cores all results/table1.csv   # one target, and only what it needs
+#   snakemake --configfile presets/paper.yaml --profile profiles/slurm
+#
+# The layout follows the snakemake-workflows standard: this file holds the config,
+# the includes and the default target; helpers and validation live in common.smk.
+from snakemake.utils import min_version
+
+min_version("8.20")
+
+
+# A preset given with --configfile replaces the default config as a whole, rather
+# than being merged into it key by key.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/noise.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

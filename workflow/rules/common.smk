@@ -1,0 +1,247 @@
+# Helpers shared by the rules: config validation, the experiment grid and the
+# canonical parameters of each job. Rules read the config only through these helpers,
+# as sorted-key JSON limited to what a job needs, so that an edit reruns exactly the
+# jobs it touches and reordering keys reruns nothing.
+import json
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+DATASETS = config["datasets"]
+EXPERIMENTS = config["experiments"]
+NOISE = config["noise"]
+SEEDS = [str(seed) for seed in config["seeds"]]
+
+# Experiment keys that do not change a trained model: evaluation settings and the
+# resources a job asks for.
+NOT_TRAINING_KEYS = {
+    "eval",
+    "task",
+    "eval_batch_size",
+    "schemes",
+    "runtime",
+    "mem_mb",
+    "threads",
+}
+
+
+def canonical(value):
+    """Sorted-key JSON: the form every structured parameter is passed in."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def level_name(level):
+    """How a noise level appears in paths: 0.1 -> "0.1", 0.05 -> "0.05"."""
+    return f"{level:g}"
+
+
+LEVELS = [level_name(level) for level in NOISE["levels"]]
+
+
+def dataset_root(name):
+    return DATASETS[name].get("root", f"data/raw/{name}")
+
+
+def is_synthetic(name):
+    return DATASETS[name]["source"] == "synthetic"
+
+
+def adapter_options(name):
+    """Adapter options of a dataset; a synthetic set is read by its shape's adapter."""
+    options = dict(DATASETS[name]["options"])
+    if is_synthetic(name):
+        options["shape"] = DATASETS[name]["synthetic"]["shape"]
+    return options
+
+
+def check_references():
+    """Every experiment names configured datasets; say which real datasets are missing."""
+    for name, experiment in EXPERIMENTS.items():
+        for role in ("train", "eval"):
+            if experiment[role] not in DATASETS:
+                raise ValueError(
+                    f"config: experiments.{name}.{role} names dataset {experiment[role]!r}, "
+                    f"which is not under datasets: (configured: {sorted(DATASETS)})"
+                )
+    from irnoise.datasets import adapter, missing_files
+
+    for name in sorted(used_datasets()):
+        if is_synthetic(name):
+            continue
+        source, root = DATASETS[name]["source"], dataset_root(name)
+        missing = missing_files(source, root, adapter_options(name))
+        if missing:
+            print(
+                f"irnoise: dataset {name!r} ({source}) is missing from {root}: "
+                f"{', '.join(str(path) for path in missing[:3])}. Put it there, "
+                f"or set datasets.{name}.root. Expected layout:\n"
+                f"{adapter(source, adapter_options(name)).LAYOUT}",
+                file=sys.stderr,
+            )
+
+
+def used_datasets():
+    return {e["train"] for e in EXPERIMENTS.values()} | {
+        e["eval"] for e in EXPERIMENTS.values()
+    }
+
+
+def train_datasets():
+    return sorted({experiment["train"] for experiment in EXPERIMENTS.values()})
+
+
+def experiment_schemes(name):
+    schemes = EXPERIMENTS[name].get("schemes", NOISE["schemes"])
+    return [scheme for scheme in NOISE["schemes"] if scheme in schemes]
+
+
+def runs(experiment, schemes=None):
+    """(scheme, level, seed) of every run of an experiment; the clean run is shared."""
+    schemes = [
+        s for s in experiment_schemes(experiment) if schemes is None or s in schemes
+    ]
+    grid = [("clean", "0", seed) for seed in SEEDS]
+    for scheme in schemes:
+        grid += [(scheme, level, seed) for level in LEVELS for seed in SEEDS]
+    return grid
+
+
+LABELS = "data/labels/{dataset}/{scheme}/{level}/seed{seed}"
+RUN = "{experiment}/{scheme}/{level}/seed{seed}"
+RUN_DIR = f"results/runs/{RUN}"
+
+
+def run_files(filename, experiments=None, schemes=None):
+    experiments = sorted(EXPERIMENTS) if experiments is None else experiments
+    return [
+        f"{RUN_DIR}/{filename}".format(
+            experiment=name, scheme=scheme, level=level, seed=seed
+        )
+        for name in experiments
+        for scheme, level, seed in runs(name, schemes)
+    ]
+
+
+def experiments_with_task(*tasks):
+    return sorted(name for name, e in EXPERIMENTS.items() if e["task"] in tasks)
+
+
+def label_stats_files():
+    """Stats of every train dataset's label file in the grid (Table 2, Figure 3)."""
+    return expand(
+        f"{LABELS}.json",
+        dataset=train_datasets(),
+        scheme=NOISE["schemes"],
+        level=LEVELS,
+        seed=SEEDS,
+    )
+
+
+def figure_level():
+    level = NOISE["figure_level"]
+    return level_name(max(NOISE["levels"]) if level is None else level)
+
+
+def final_targets():
+    return [
+        "results/metrics.csv",
+        "results/table1.csv",
+        "results/table2.csv",
+        "results/figures/fig1_class_sizes.png",
+        "results/figures/fig2_training_curves.png",
+        "results/figures/fig3_noise_patterns.png",
+        "results/figures/fig_retrieval_vs_classification.png",
+    ]
+
+
+# --- parameters of each job -------------------------------------------------------
+
+
+def shard_input(wildcards):
+    """A synthetic set's generated folder, or a real dataset's annotation files."""
+    name = wildcards.dataset
+    if is_synthetic(name):
+        return [dataset_root(name)]
+    from irnoise.datasets import adapter
+
+    root = Path(dataset_root(name))
+    return [
+        str(path)
+        for path in adapter(DATASETS[name]["source"]).required_files(
+            root, adapter_options(name)
+        )
+    ]
+
+
+def shard_params(name):
+    keys = ("source", "image_size", "shard_size", "skip_corrupt")
+    params = {key: DATASETS[name][key] for key in keys}
+    return params | {
+        "root": dataset_root(name),
+        "options": canonical(adapter_options(name)),
+    }
+
+
+def training_config(name):
+    """The experiment's settings that change a trained model, as canonical JSON."""
+    experiment = EXPERIMENTS[name]
+    return canonical(
+        {k: v for k, v in experiment.items() if k not in NOT_TRAINING_KEYS}
+    )
+
+
+def evaluation_config(name):
+    experiment = EXPERIMENTS[name]
+    return canonical({k: experiment[k] for k in ("crop_size", "eval_batch_size")})
+
+
+def run_identity(wildcards):
+    experiment = EXPERIMENTS[wildcards.experiment]
+    return canonical(
+        {
+            "experiment": wildcards.experiment,
+            "train": experiment["train"],
+            "eval": experiment["eval"],
+            "task": experiment["task"],
+            "scheme": wildcards.scheme,
+            "level": float(wildcards.level),
+            "seed": int(wildcards.seed),
+        }
+    )
+
+
+def train_input(wildcards):
+    experiment = EXPERIMENTS[wildcards.experiment]
+    inputs = {"shards": f"data/shards/{experiment['train']}"}
+    if wildcards.scheme != "clean":
+        inputs["labels"] = (
+            LABELS.format(dataset=experiment["train"], **wildcards) + ".npy"
+        )
+    if experiment["pretrained"]:
+        inputs["pretrained"] = experiment["pretrained"]
+    return inputs
+
+
+def labels_flag(wildcards, input):
+    return f"--labels {input.labels}" if "labels" in input.keys() else ""
+
+
+def pick_env(name):
+    return (
+        "../../envs/gpu.yaml"
+        if EXPERIMENTS[name]["gpus"] > 0
+        else "../../envs/cpu.yaml"
+    )
+
+
+wildcard_constraints:
+    dataset="|".join(sorted(DATASETS)),
+    experiment="|".join(sorted(EXPERIMENTS)),
+    seed=r"\d+",
+    level=r"[0-9.e-]+",
+
+
+check_references()

@@ -1,0 +1,56 @@
+# Raw data -> WebDataset shards. Synthetic sets are generated in their imitated
+# dataset's native layout; real ones are read where the config's root points.
+
+
+rule synth:
+    output:
+        directory("data/raw/{dataset}"),
+    log:
+        "logs/synth/{dataset}.log",
+    benchmark:
+        "benchmarks/synth/{dataset}.tsv"
+    wildcard_constraints:
+        dataset="|".join(name for name in sorted(DATASETS) if is_synthetic(name))
+        or "(?!)",
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 2
+    resources:
+        runtime=30,
+        mem_mb=4000,
+    params:
+        shape=lambda w: DATASETS[w.dataset]["synthetic"]["shape"],
+        scale=lambda w: DATASETS[w.dataset]["synthetic"]["scale"],
+        image_size=lambda w: DATASETS[w.dataset]["synthetic"]["image_size"],
+        seed=lambda w: DATASETS[w.dataset]["synthetic"]["seed"],
+    shell:
+        "irnoise synth --shape {params.shape} --scale {params.scale}"
+        " --image-size {params.image_size} --seed {params.seed}"
+        " --out {output} --threads {threads} 2> {log}"
+
+
+rule shard:
+    input:
+        shard_input,
+    output:
+        directory("data/shards/{dataset}"),
+    log:
+        "logs/shard/{dataset}.log",
+    benchmark:
+        "benchmarks/shard/{dataset}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 8
+    resources:
+        runtime=600,
+        mem_mb=8000,
+    params:
+        settings=lambda w: shard_params(w.dataset),
+        skip_corrupt=lambda w: (
+            "--skip-corrupt" if DATASETS[w.dataset]["skip_corrupt"] else ""
+        ),
+    shell:
+        "irnoise shard --source {params.settings[source]} --root {params.settings[root]}"
+        " --out {output} --image-size {params.settings[image_size]}"
+        " --shard-size {params.settings[shard_size]} {params.skip_corrupt}"
+        " --options {params.settings[options]:q} --threads {threads} 2> {log}"

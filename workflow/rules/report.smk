@@ -1,0 +1,135 @@
+# The study's outputs: tidy metrics, Tables 1 and 2, the figures. Each rule takes
+# exactly the runs it reports on, so that asking for one table builds only what it needs.
+
+
+rule collect_metrics:
+    input:
+        run_files("metrics.json"),
+    output:
+        report(
+            "results/metrics.csv", caption="../report/metrics.rst", category="Tables"
+        ),
+    log:
+        "logs/report/collect_metrics.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "irnoise collect --out {output} {input} 2> {log}"
+
+
+rule table1:
+    input:
+        run_files("metrics.json", schemes=["uniform"]),
+    output:
+        csv=report(
+            "results/table1.csv", caption="../report/table1.rst", category="Tables"
+        ),
+        md="results/table1.md",
+    log:
+        "logs/report/table1.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "irnoise table1 --out {output.csv} {input} 2> {log}"
+
+
+rule table2:
+    input:
+        label_stats_files(),
+    output:
+        csv=report(
+            "results/table2.csv", caption="../report/table2.rst", category="Tables"
+        ),
+        md="results/table2.md",
+    log:
+        "logs/report/table2.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        references=",".join(config["reference_histograms"]),
+        levels=",".join(LEVELS),
+        seeds=",".join(SEEDS),
+        schemes=",".join(NOISE["schemes"]),
+    shell:
+        "irnoise table2 --references {params.references} --levels {params.levels}"
+        " --seeds {params.seeds} --schemes {params.schemes} --out {output.csv}"
+        " --stats {input} 2> {log}"
+
+
+rule figure_class_sizes:
+    input:
+        expand("data/shards/{dataset}", dataset=train_datasets()),
+    output:
+        report(
+            "results/figures/fig1_class_sizes.png",
+            caption="../report/fig1.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/report/figure_class_sizes.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        names=",".join(train_datasets()),
+        references=",".join(config["reference_histograms"]),
+        level=figure_level(),
+        seed=SEEDS[0],
+    shell:
+        "irnoise figure class_sizes --names {params.names} --references {params.references}"
+        " --level {params.level} --seed {params.seed} --out {output} --shards-dirs {input}"
+        " 2> {log}"
+
+
+rule figure_training_curves:
+    input:
+        run_files("history.csv", schemes=["uniform"]),
+    output:
+        report(
+            "results/figures/fig2_training_curves.png",
+            caption="../report/fig2.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/report/figure_training_curves.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "irnoise figure training_curves --out {output} {input} 2> {log}"
+
+
+rule figure_noise_patterns:
+    input:
+        metrics=run_files(
+            "metrics.json", experiments=experiments_with_task("retrieval")
+        ),
+        stats=label_stats_files(),
+    output:
+        report(
+            "results/figures/fig3_noise_patterns.png",
+            caption="../report/fig3.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/report/figure_noise_patterns.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "irnoise figure noise_patterns --out {output} --stats {input.stats}"
+        " --metrics {input.metrics} 2> {log}"
+
+
+rule figure_retrieval_vs_classification:
+    input:
+        run_files("metrics.json", schemes=["uniform"]),
+    output:
+        report(
+            "results/figures/fig_retrieval_vs_classification.png",
+            caption="../report/retrieval_vs_classification.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/report/figure_retrieval_vs_classification.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "irnoise figure retrieval_vs_classification --out {output} {input} 2> {log}"
