@@ -30,7 +30,7 @@ rule table1:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise table1 --out {output.csv} {input} 2> {log}"
+        "irnoise table1 --out {output.csv} --md {output.md} {input} 2> {log}"
 
 
 rule table2:

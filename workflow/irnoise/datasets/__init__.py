@@ -55,12 +55,18 @@ def adapter(source: str, options: dict[str, Any] | None = None) -> ModuleType:
     return importlib.import_module(ADAPTERS[source])
 
 
-def missing_files(source: str, root: str | Path, options: dict[str, Any] | None = None) -> list[Path]:
+def missing_files(
+    source: str, root: str | Path, options: dict[str, Any] | None = None
+) -> list[Path]:
     """The required annotation files (or the root itself) that are absent."""
     root = Path(root)
     if not root.is_dir():
         return [root]
-    return [path for path in adapter(source, options).required_files(root, options or {}) if not path.exists()]
+    return [
+        path
+        for path in adapter(source, options).required_files(root, options or {})
+        if not path.exists()
+    ]
 
 
 def check_present(source: str, root: str | Path, options: dict[str, Any] | None = None) -> None:
@@ -69,7 +75,9 @@ def check_present(source: str, root: str | Path, options: dict[str, Any] | None 
     if missing:
         names = ", ".join(str(path) for path in missing)
         layout = adapter(source, options).LAYOUT
-        raise UserError(f"dataset {source!r} at {root} is incomplete: missing {names}.\nExpected layout:\n{layout}")
+        raise UserError(
+            f"dataset {source!r} at {root} is incomplete: missing {names}.\nExpected layout:\n{layout}"
+        )
 
 
 def load(source: str, root: str | Path, options: dict[str, Any] | None = None) -> DatasetIndex:
