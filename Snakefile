@@ -33,3 +33,15 @@ rule all:
     default_target: True
     input:
         final_targets(),
+
+
+# The report jobs take seconds: on a cluster they run where Snakemake runs, not in the queue.
+localrules:
+    all,
+    collect_metrics,
+    table1,
+    table2,
+    figure_class_sizes,
+    figure_training_curves,
+    figure_noise_patterns,
+    figure_retrieval_vs_classification,
