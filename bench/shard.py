@@ -29,9 +29,10 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+
 from irnoise.datasets.base import DatasetIndex, Record
 from irnoise.sharding import write_shards
-from PIL import Image
 
 SHARD_SIZE = 1000
 IMAGE_SIZE = 256

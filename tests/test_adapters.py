@@ -12,6 +12,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from irnoise import datasets
+from irnoise.datasets import recordio
+from irnoise.datasets.base import DatasetIndex
+from irnoise.errors import UserError
+
 from dataset_fixtures import (
     MAGIC_BYTES,
     SHARED_DATA,
@@ -30,10 +36,6 @@ from dataset_fixtures import (
     write_images,
     write_recordio,
 )
-from irnoise import datasets
-from irnoise.datasets import recordio
-from irnoise.datasets.base import DatasetIndex
-from irnoise.errors import UserError
 
 # Tests that build their tree from the real annotation files need them beside the repo.
 real_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"no {SHARED_DATA}")

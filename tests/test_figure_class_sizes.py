@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from irnoise.errors import UserError
 from irnoise.figures import class_sizes
 

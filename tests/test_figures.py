@@ -13,11 +13,13 @@ import types
 from pathlib import Path
 
 import pytest
-from fake_results import FakeResults, write_fake_results
-from helpers import REPO
+from PIL import Image
+
 from irnoise.commands import figure as figure_command
 from irnoise.errors import UserError
-from PIL import Image
+
+from fake_results import FakeResults, write_fake_results
+from helpers import REPO
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MY_FIGURES = ("training_curves", "noise_patterns", "retrieval_vs_classification")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
 from irnoise.noise import corrupt_labels, corrupt_with_stats, noise_stats, select_classes
 
 SETTINGS = settings(max_examples=40, deadline=None)

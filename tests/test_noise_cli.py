@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from irnoise.noise import corrupt_labels, noise_stats, select_classes
 
 # The real `irnoise.cli.main` with only the command under test registered: these tests

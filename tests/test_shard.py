@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import webdataset as wds
+from PIL import Image
+
 from irnoise import images, sharding
 from irnoise.cli import main as irnoise_main
 from irnoise.commands import shard as shard_command
 from irnoise.datasets.base import DatasetIndex, Pair, Record
 from irnoise.errors import UserError
 from irnoise.sharding import tar_header, write_shards
-from PIL import Image
 
 IMAGE_SIZE = 32
 

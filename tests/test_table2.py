@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from irnoise import table2
 from irnoise.class_sizes import labels_from_histogram
 from irnoise.errors import UserError

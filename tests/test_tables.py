@@ -17,11 +17,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from fake_results import EXPERIMENTS, FakeResults, write_fake_results
+
 from irnoise.collect import COLUMNS, parse_labels_path, parse_run_path
 from irnoise.commands import collect as collect_command
 from irnoise.commands import table1 as table1_command
 from irnoise.errors import UserError
+
+from fake_results import EXPERIMENTS, FakeResults, write_fake_results
 
 LEVELS = (0.1, 0.2, 0.4)
 SEEDS = (0, 1, 2)

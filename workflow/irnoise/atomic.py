@@ -69,6 +69,5 @@ def write_json(target: str | os.PathLike, data: Any) -> None:
 def save_npy(target: str | os.PathLike, array: Any) -> None:
     import numpy as np
 
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from irnoise.collect import level_name
 from irnoise.errors import UserError
 
 CONFIGURED, REFERENCE = "train", "reference"
@@ -39,11 +40,6 @@ class Record:
     n_classes: int
     corrupted_pct: float
     noise_rate_pct: float
-
-
-def level_name(level: float) -> str:
-    """How a level appears in paths and column names: 0.1 -> "0.1"."""
-    return f"{level:g}"
 
 
 def load_stats(paths: Iterable[str | Path]) -> list[Record]:

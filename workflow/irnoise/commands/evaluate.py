@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    # Before torch loads OpenMP: spinning barriers slow CPU work on a busy machine (train.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     config = json_object(args.config, "--config")
     identity = json_object(args.run_identity, "--run")
     crop_size, batch_size = setting(config, "crop_size"), setting(config, "eval_batch_size")
@@ -116,8 +119,15 @@ def embed_split(args, model, device: str, split: str, total: int, crop_size: int
 
     # Decoding in workers, the forward pass in this process: one thread each.
     workers = max(args.threads - 1, 0)
+    # With `device`, uint8 batches are normalized there: 4x fewer bytes to a GPU.
     batches = eval_batches(
-        args.shards, split, crop_size, batch_size, workers, pin_memory=device == "cuda"
+        args.shards,
+        split,
+        crop_size,
+        batch_size,
+        workers,
+        pin_memory=device == "cuda",
+        device=device,
     )
     try:
         embeddings, labels = embed(model, batches, device, total)

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _train_labels(shards: Path):
     import numpy as np
+
     from irnoise.errors import UserError
 
     path = shards / "train_labels.npy"
@@ -53,6 +54,7 @@ def _train_labels(shards: Path):
 
 def _noisy_labels(clean, scheme: str, level: float, seed: int):
     import numpy as np
+
     from irnoise.noise import corrupt_with_stats
 
     noisy, stats = corrupt_with_stats(clean, scheme, level, seed)

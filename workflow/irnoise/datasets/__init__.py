@@ -76,7 +76,8 @@ def check_present(source: str, root: str | Path, options: dict[str, Any] | None 
         names = ", ".join(str(path) for path in missing)
         layout = adapter(source, options).LAYOUT
         raise UserError(
-            f"dataset {source!r} at {root} is incomplete: missing {names}.\nExpected layout:\n{layout}"
+            f"dataset {source!r} at {root} is incomplete: missing {names}.\n"
+            f"Expected layout:\n{layout}"
         )
 
 

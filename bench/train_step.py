@@ -1,0 +1,104 @@
+"""Training-loop overhead: irnoise's `run_epoch` against a bare PyTorch loop.
+
+Both train the same network (same initial weights) with SGD and the same
+pytorch-metric-learning loss on the same pre-made in-memory batches, in the same
+process, interleaved in ABBA order (bare, irnoise, irnoise, bare, ...); the figure is the ratio of
+their median times per step. irnoise's loop adds: the Trainee wrapper (loss in float32
+outside autocast), a per-step finiteness check (`loss.item()`), the class head's
+training accuracy against noisy and clean labels (from the cosines the loss computes
+anyway), and the running totals.
+
+    nice .venv/bin/python bench/train_step.py [--model small_cnn] [--crop 40] [--batch 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+# As `irnoise train` does, before torch loads OpenMP (see irnoise/commands/train.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch
+
+from irnoise.losses import build_loss
+from irnoise.models import build_model
+from irnoise.training import Runtime, Trainee, make_optimizer, run_epoch
+
+
+def make_batches(args: argparse.Namespace) -> list[tuple[torch.Tensor, ...]]:
+    generator = torch.Generator().manual_seed(0)
+    batches = []
+    for step in range(args.steps):
+        images = torch.randn(args.batch, 3, args.crop, args.crop, generator=generator)
+        labels = torch.randint(0, args.classes, (args.batch,), generator=generator)
+        rows = torch.arange(step * args.batch, (step + 1) * args.batch)
+        batches.append((images, labels, rows))
+    return batches
+
+
+def setup(config: dict, classes: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.SGD]:
+    torch.manual_seed(0)
+    model, loss = build_model(config), build_loss(config, classes)
+    return model, loss, make_optimizer(model, loss, config)
+
+
+def bare_loop(config: dict, classes: int, batches: list) -> float:
+    """The loop a PyTorch user writes by hand: seconds for all batches."""
+    model, loss_fn, optimizer = setup(config, classes)
+    model.train()
+    started = time.perf_counter()
+    for images, labels, _ in batches:
+        loss = loss_fn(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - started
+
+
+def irnoise_loop(config: dict, classes: int, batches: list) -> float:
+    model, loss, optimizer = setup(config, classes)
+    trainee = Trainee(model, loss).train()
+    clean = torch.randint(0, classes, (len(batches) * len(batches[0][0]),))
+    runtime = Runtime(torch.device("cpu"))
+    started = time.perf_counter()
+    run_epoch(trainee, optimizer, loss, batches, clean, runtime, epoch=1)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="small_cnn", choices=("small_cnn", "resnet18"))
+    parser.add_argument("--crop", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--loss", default="ArcFaceLoss")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = {"backbone": args.model, "embedding_size": 512, "loss": args.loss, "lr": 0.01}
+    config["loss_params"] = {"scale": 64, "margin": 28.6} if args.loss == "ArcFaceLoss" else {}
+    batches = make_batches(args)
+    bare_loop(config, args.classes, batches[:3])  # warm-up: allocator, oneDNN kernels
+    irnoise_loop(config, args.classes, batches[:3])
+    bare, ours = [], []
+    for repeat in range(args.repeats):
+        # ABBA order: whatever favours the first (or second) run of a pair hits both.
+        loops = [(bare, bare_loop), (ours, irnoise_loop)]
+        for times, loop in loops if repeat % 2 == 0 else loops[::-1]:
+            times.append(loop(config, args.classes, batches) / args.steps)
+    bare_s, ours_s = statistics.median(bare), statistics.median(ours)
+    images = args.batch / bare_s
+    print(f"{args.model} {args.crop}px batch {args.batch}, {args.loss} {args.classes} classes")
+    print(f"bare PyTorch loop: {bare_s * 1e3:.1f} ms/step ({images:.0f} images/s)")
+    print(f"irnoise run_epoch: {ours_s * 1e3:.1f} ms/step ({args.batch / ours_s:.0f} images/s)")
+    print(f"overhead: {ours_s / bare_s - 1:+.1%} (target <= +10%)")
+    print(f"overhead of the best runs: {min(ours) / min(bare) - 1:+.1%}")
+
+
+if __name__ == "__main__":
+    main()
