@@ -81,6 +81,14 @@ def check_references():
                 f"{adapter(source, adapter_options(name)).LAYOUT}",
                 file=sys.stderr,
             )
+    for name, experiment in EXPERIMENTS.items():
+        weights = experiment["pretrained"]
+        if weights and not Path(weights).is_file():
+            print(
+                f"irnoise: experiments.{name}.pretrained: no weights file at {weights}; "
+                "put the backbone's state dict there (nothing is downloaded)",
+                file=sys.stderr,
+            )
 
 
 def used_datasets():
@@ -161,19 +169,11 @@ def final_targets():
 
 
 def shard_input(wildcards):
-    """A synthetic set's generated folder, or a real dataset's annotation files."""
+    """A synthetic set's generated folder; nothing for a real dataset, so that the plan
+    can be made before the data is there (check_datasets names what is missing, and the
+    shard job stops with the expected layout)."""
     name = wildcards.dataset
-    if is_synthetic(name):
-        return [dataset_root(name)]
-    from irnoise.datasets import adapter
-
-    root = Path(dataset_root(name))
-    return [
-        str(path)
-        for path in adapter(DATASETS[name]["source"]).required_files(
-            root, adapter_options(name)
-        )
-    ]
+    return [dataset_root(name)] if is_synthetic(name) else []
 
 
 def shard_params(name):
@@ -220,8 +220,6 @@ def train_input(wildcards):
         inputs["labels"] = (
             LABELS.format(dataset=experiment["train"], **wildcards) + ".npy"
         )
-    if experiment["pretrained"]:
-        inputs["pretrained"] = experiment["pretrained"]
     return inputs
 
 
