@@ -11,7 +11,6 @@ the run's identity (--run), the values, the counts and the model path.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 from pathlib import Path
@@ -45,24 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     # Before torch loads OpenMP: spinning barriers slow CPU work on a busy machine (train.py).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from irnoise.arguments import json_object
+
     config = json_object(args.config, "--config")
     identity = json_object(args.run_identity, "--run")
     crop_size, batch_size = setting(config, "crop_size"), setting(config, "eval_batch_size")
     device = setup(args.threads)
     values, counts = evaluate(args, device, crop_size, batch_size)
     write(args, identity, values, counts, device)
-
-
-def json_object(text: str, flag: str) -> dict[str, Any]:
-    from irnoise.errors import UserError
-
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"{flag} is not valid JSON ({error}): pass a JSON object") from error
-    if not isinstance(value, dict):
-        raise UserError(f"{flag} must be a JSON object, got {text!r}")
-    return value
 
 
 def setting(config: dict[str, Any], key: str) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 
 
@@ -40,14 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_options(text: str, source: str) -> dict:
+    from irnoise.arguments import json_object
     from irnoise.errors import UserError
 
-    try:
-        options = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(f"--options is not valid JSON ({error}): {text!r}") from error
-    if not isinstance(options, dict):
-        raise UserError(f"--options must be a JSON object, got {text!r}")
+    options = json_object(text, "--options")
     if source == "synthetic" and "shape" not in options:
         raise UserError(
             "--source synthetic needs the imitated dataset's shape: "

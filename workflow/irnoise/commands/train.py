@@ -11,7 +11,6 @@ and several CUDA devices, re-executes itself through torchrun (one process per G
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -28,20 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--out-dir", required=True, type=Path, help="the run's folder")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
-
-
-def parse_config(text: str) -> dict:
-    from irnoise.errors import UserError
-
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UserError(
-            f"--config is not valid JSON ({error}): pass the experiment as JSON"
-        ) from error
-    if not isinstance(config, dict):
-        raise UserError("--config must be a JSON object of the experiment's settings")
-    return config
 
 
 def torchrun_processes(config: dict) -> int:
@@ -83,7 +68,9 @@ def run(args: argparse.Namespace) -> None:
     # loader workers beside the compute threads), spinning OpenMP barriers made 2-thread
     # CPU epochs 5-10x slower than 1-thread ones here; passive waits cost ~nothing.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    config = parse_config(args.config)
+    from irnoise.arguments import json_object
+
+    config = json_object(args.config, "--config")
     if processes := torchrun_processes(config):
         # One process per GPU (DistributedDataParallel), replacing this one.
         argv = torchrun_argv(args, processes)
