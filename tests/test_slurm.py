@@ -74,7 +74,7 @@ class SlurmRun:
     log: str  # Snakemake's output
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def slurm_run(tmp_path_factory: pytest.TempPathFactory) -> SlurmRun:
     """The smoke preset run through Slurm."""
     base = tmp_path_factory.mktemp("slurm")
