@@ -227,14 +227,6 @@ def labels_flag(wildcards, input):
     return f"--labels {input.labels}" if "labels" in input.keys() else ""
 
 
-def pick_env(name):
-    return (
-        "../../envs/gpu.yaml"
-        if EXPERIMENTS[name]["gpus"] > 0
-        else "../../envs/cpu.yaml"
-    )
-
-
 wildcard_constraints:
     dataset="|".join(sorted(DATASETS)),
     experiment="|".join(sorted(EXPERIMENTS)),
