@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from irnoise.synthetic import generate
-from irnoise.synthetic.build import plan_dataset
+from irnoise.data.synthetic import generate
+from irnoise.data.synthetic.build import plan_dataset
 
 SEEDS = {"sop": 1, "inshop": 2, "faces": 3, "lfw": 4, "imagenet": 5}  # as in config.yaml
 CROP = 40

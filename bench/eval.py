@@ -35,9 +35,9 @@ import numpy as np
 import torch
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 
-from irnoise.class_sizes import labels_from_histogram
-from irnoise.knn import normalized, set_threads
-from irnoise.metrics import recall_at_k
+from irnoise.data.reference_histograms import labels_from_histogram
+from irnoise.evaluate.knn import normalized, set_threads
+from irnoise.evaluate.metrics import recall_at_k
 
 THREADS = 2  # the machine's cores: DESIGN's benchmarks run on a 2-core CPU
 DIM = 512

@@ -3,7 +3,7 @@
     nice .venv/bin/python bench/loader.py [--count 2000] [--workers 1] [--repeats 3]
 
 The same `--count` JPEGs (256 px shorter side, photo-like content) are written as a
-torchvision ImageFolder tree and as irnoise shards (`irnoise.sharding.write_shards`).
+torchvision ImageFolder tree and as irnoise shards (`irnoise.data.sharding.write_shards`).
 Three pipelines then produce one epoch of normalized 224 px random crops with flips in
 batches of 64 on the same number of DataLoader workers, interleaved `--repeats` times:
 
@@ -12,7 +12,7 @@ batches of 64 on the same number of DataLoader workers, interleaved `--repeats` 
 2. the same JPEG bytes held in memory in a map-style Dataset, decoded and augmented by
    irnoise's own functions, batches normalized after collation as irnoise does (the cost
    of decoding alone, without tar reading; target: irnoise >= 0.9x);
-3. `irnoise.loader.train_loader` over the shards.
+3. `irnoise.data.loader.train_loader` over the shards.
 
 It also times the two JPEG decoders irnoise could use, PIL and torchvision.io, on the
 same bytes in this process.
@@ -33,9 +33,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from irnoise import loader
-from irnoise.datasets.base import DatasetIndex, Record
-from irnoise.sharding import write_shards
+from irnoise.data import loader
+from irnoise.data.datasets.base import DatasetIndex, Record
+from irnoise.data.sharding import write_shards
 
 OUT = Path(__file__).parent / "out" / "loader"
 CROP, BATCH, CLASSES = 224, 64, 50

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from irnoise.datasets.base import DatasetIndex, Record
-from irnoise.sharding import write_shards
+from irnoise.data.datasets.base import DatasetIndex, Record
+from irnoise.data.sharding import write_shards
 
 SHARD_SIZE = 1000
 IMAGE_SIZE = 256

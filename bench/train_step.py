@@ -23,9 +23,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
-from irnoise.losses import build_loss
-from irnoise.models import build_model
-from irnoise.training import Runtime, Trainee, make_optimizer, run_epoch
+from irnoise.train.loop import Runtime, Trainee, make_optimizer, run_epoch
+from irnoise.train.losses import build_loss
+from irnoise.train.models import build_model
 
 
 def make_batches(args: argparse.Namespace) -> list[tuple[torch.Tensor, ...]]:

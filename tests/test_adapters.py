@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from irnoise import datasets
-from irnoise.datasets import recordio
-from irnoise.datasets.base import DatasetIndex
+from irnoise.data import datasets
+from irnoise.data.datasets import recordio
+from irnoise.data.datasets.base import DatasetIndex
 from irnoise.errors import UserError
 
 from dataset_fixtures import (

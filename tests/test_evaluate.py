@@ -16,14 +16,15 @@ import numpy as np
 import pytest
 import torch
 
-from irnoise import cli, knn
-from irnoise.embed import embed
+from irnoise import cli
+from irnoise.data.loader import eval_batches
 from irnoise.errors import UserError
-from irnoise.evaluation import evaluate_embeddings, evaluation_splits, pair_scores
-from irnoise.loader import eval_batches
-from irnoise.losses import build_loss, class_logits
-from irnoise.metrics import retrieval_metrics, tpr_at_fpr, verification_accuracy
-from irnoise.models import build_model
+from irnoise.evaluate import knn
+from irnoise.evaluate.embed import embed
+from irnoise.evaluate.metrics import retrieval_metrics, tpr_at_fpr, verification_accuracy
+from irnoise.evaluate.tasks import evaluate_embeddings, evaluation_splits, pair_scores
+from irnoise.train.losses import build_loss, class_logits
+from irnoise.train.models import build_model
 
 from train_fixtures import write_split
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from irnoise.errors import UserError
-from irnoise.figures import class_sizes
+from irnoise.report.figures import class_sizes
 
 
 def parse(*args: str) -> argparse.Namespace:

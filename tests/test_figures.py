@@ -107,7 +107,7 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_missing_figure_module_leaves_the_others(monkeypatch, tmp_path: Path) -> None:
-    figures = dict(figure_command.FIGURES, ghost="irnoise.figures.ghost")
+    figures = dict(figure_command.FIGURES, ghost="irnoise.report.figures.ghost")
     monkeypatch.setattr(figure_command, "FIGURES", figures)
     with pytest.raises(UserError, match=r"'ghost' is not available"):
         draw("ghost", "--out", tmp_path / "g.png")
@@ -121,7 +121,7 @@ def test_modules_import_only_the_standard_library() -> None:
         "irnoise.commands.collect",
         "irnoise.commands.table1",
         "irnoise.commands.figure",
-        *(f"irnoise.figures.{name}" for name in MY_FIGURES),
+        *(f"irnoise.report.figures.{name}" for name in MY_FIGURES),
     ]
     code = (
         f"import sys; import {', '.join(modules)}; "

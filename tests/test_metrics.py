@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from irnoise import knn
-from irnoise.metrics import (
+from irnoise.evaluate import knn
+from irnoise.evaluate.metrics import (
     classification_accuracy,
     recall_at_k,
     retrieval_metrics,

@@ -13,12 +13,12 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from irnoise import images, sharding
 from irnoise.cli import main as irnoise_main
 from irnoise.commands import shard as shard_command
-from irnoise.datasets.base import DatasetIndex, Pair, Record
+from irnoise.data import images, sharding
+from irnoise.data.datasets.base import DatasetIndex, Pair, Record
+from irnoise.data.sharding import tar_header, write_shards
 from irnoise.errors import UserError
-from irnoise.sharding import tar_header, write_shards
 
 IMAGE_SIZE = 32
 

@@ -13,13 +13,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from irnoise.class_sizes import REFERENCE_HISTOGRAMS
 from irnoise.commands import synth as synth_command
+from irnoise.data.reference_histograms import REFERENCE_HISTOGRAMS
+from irnoise.data.synthetic import SHAPES, generate
+from irnoise.data.synthetic.build import STREAMS, class_prototype, plan_dataset
+from irnoise.data.synthetic.pairs import matched_capacity
+from irnoise.data.synthetic.shapes import (
+    FACES_SIZE_FACTOR,
+    IMAGENET_TRAIN,
+    IMAGENET_VAL,
+    plan_classes,
+)
 from irnoise.errors import UserError
-from irnoise.synthetic import SHAPES, generate
-from irnoise.synthetic.build import STREAMS, class_prototype, plan_dataset
-from irnoise.synthetic.pairs import matched_capacity
-from irnoise.synthetic.shapes import FACES_SIZE_FACTOR, IMAGENET_TRAIN, IMAGENET_VAL, plan_classes
 
 # Small but real: every shape at a scale that generates in about a second, 32 px.
 SMALL = {"sop": 0.005, "inshop": 0.01, "faces": 0.03, "lfw": 0.02, "imagenet": 0.01}
@@ -212,7 +217,7 @@ def test_too_small_lfw_scale_is_a_user_error(tmp_path: Path) -> None:
 
 
 def test_every_shape_has_its_own_stream_and_layout() -> None:
-    from irnoise.datasets import SYNTHETIC_LAYOUTS
+    from irnoise.data.datasets import SYNTHETIC_LAYOUTS
 
     assert tuple(STREAMS) == SHAPES and len(set(STREAMS.values())) == len(SHAPES)
     assert set(SYNTHETIC_LAYOUTS) == set(SHAPES)
@@ -336,9 +341,9 @@ ADAPTER_OF = {
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_adapter_reads_the_synthetic_set_back(generated, shape: str) -> None:
-    if importlib.util.find_spec(f"irnoise.datasets.{ADAPTER_OF[shape]}") is None:
-        pytest.skip(f"adapter irnoise.datasets.{ADAPTER_OF[shape]} not written yet")
-    from irnoise import datasets
+    if importlib.util.find_spec(f"irnoise.data.datasets.{ADAPTER_OF[shape]}") is None:
+        pytest.skip(f"adapter irnoise.data.datasets.{ADAPTER_OF[shape]} not written yet")
+    from irnoise.data import datasets
 
     root = generated[shape]
     index = datasets.load("synthetic", root, {"shape": shape})

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from irnoise import table2
-from irnoise.class_sizes import labels_from_histogram
+from irnoise.data.reference_histograms import labels_from_histogram
 from irnoise.errors import UserError
 from irnoise.noise import corrupt_with_stats
+from irnoise.report import table2
 
 SCHEMES = ["uniform", "large", "small"]
 LEVELS = [0.1, 0.25]

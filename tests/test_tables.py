@@ -18,10 +18,10 @@ from types import ModuleType
 
 import pytest
 
-from irnoise.collect import COLUMNS, parse_labels_path, parse_run_path
 from irnoise.commands import collect as collect_command
 from irnoise.commands import table1 as table1_command
 from irnoise.errors import UserError
+from irnoise.report.collect import COLUMNS, parse_labels_path, parse_run_path
 
 from fake_results import EXPERIMENTS, FakeResults, write_fake_results
 

@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from irnoise import checkpoint, loader, training
 from irnoise.cli import main
 from irnoise.commands import train as train_command
+from irnoise.data import loader
+from irnoise.data.loader import assign_shards, eval_batches, train_loader
 from irnoise.errors import UserError
-from irnoise.loader import assign_shards, eval_batches, train_loader
-from irnoise.losses import ClassPredictions, build_loss, class_logits
-from irnoise.models import build_model, load_trained
+from irnoise.train import checkpoint
+from irnoise.train import loop as training
+from irnoise.train.losses import ClassPredictions, build_loss, class_logits
+from irnoise.train.models import build_model, load_trained
 
 from train_fixtures import write_shards
 

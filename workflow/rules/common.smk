@@ -66,7 +66,7 @@ def check_references():
                     f"config: experiments.{name}.{role} names dataset {experiment[role]!r}, "
                     f"which is not under datasets: (configured: {sorted(DATASETS)})"
                 )
-    from irnoise.datasets import adapter, missing_files
+    from irnoise.data.datasets import adapter, missing_files
 
     for name in sorted(used_datasets()):
         if is_synthetic(name):

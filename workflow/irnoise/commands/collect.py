@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from irnoise.collect import metrics_frame, write_metrics_csv
+    from irnoise.report.collect import metrics_frame, write_metrics_csv
 
     frame = metrics_frame(args.metrics)
     write_metrics_csv(frame, args.out)

@@ -67,7 +67,7 @@ def setup(threads: int) -> str:
     """The device to embed on; torch and faiss limited to the job's threads."""
     import torch
 
-    from irnoise import knn
+    from irnoise.evaluate import knn
 
     torch.set_num_threads(max(1, threads))
     knn.set_threads(threads)
@@ -77,9 +77,9 @@ def setup(threads: int) -> str:
 def evaluate(
     args: argparse.Namespace, device: str, crop_size: int, batch_size: int
 ) -> tuple[dict[str, float], dict[str, int]]:
-    from irnoise.evaluation import evaluate_embeddings, evaluation_splits
-    from irnoise.loader import read_manifest
-    from irnoise.models import load_trained
+    from irnoise.data.loader import read_manifest
+    from irnoise.evaluate.tasks import evaluate_embeddings, evaluation_splits
+    from irnoise.train.models import load_trained
 
     manifest = read_manifest(args.shards)
     splits = evaluation_splits(args.task, manifest["splits"])
@@ -102,9 +102,9 @@ def embed_split(args, model, device: str, split: str, total: int, crop_size: int
     """(embeddings, labels) of one split in row order, or a UserError naming the fix."""
     import numpy as np
 
-    from irnoise.embed import embed
+    from irnoise.data.loader import eval_batches
     from irnoise.errors import UserError
-    from irnoise.loader import eval_batches
+    from irnoise.evaluate.embed import embed
 
     # Decoding in workers, the forward pass in this process: one thread each.
     workers = max(args.threads - 1, 0)
@@ -138,7 +138,7 @@ def class_logits(loss, embeddings, device: str, chunk: int = 8192):
     import numpy as np
     import torch
 
-    from irnoise.losses import class_logits as logits_of
+    from irnoise.train.losses import class_logits as logits_of
 
     with torch.inference_mode():
         parts = [

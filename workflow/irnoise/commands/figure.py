@@ -1,6 +1,6 @@
 """Draw one of the study's figures: `irnoise figure NAME --out PNG [inputs...]`.
 
-Each figure is a module of `irnoise.figures` with its own arguments (`irnoise figure NAME
+Each figure is a module of `irnoise.report.figures` with its own arguments (`irnoise figure NAME
 --help`). Names: class_sizes (Figure 1, alias fig1), training_curves (Figure 2, fig2),
 noise_patterns (Figure 3, fig3), retrieval_vs_classification.
 """
@@ -11,10 +11,10 @@ import argparse
 import importlib
 
 FIGURES = {
-    "class_sizes": "irnoise.figures.class_sizes",
-    "training_curves": "irnoise.figures.training_curves",
-    "noise_patterns": "irnoise.figures.noise_patterns",
-    "retrieval_vs_classification": "irnoise.figures.retrieval_vs_classification",
+    "class_sizes": "irnoise.report.figures.class_sizes",
+    "training_curves": "irnoise.report.figures.training_curves",
+    "noise_patterns": "irnoise.report.figures.noise_patterns",
+    "retrieval_vs_classification": "irnoise.report.figures.retrieval_vs_classification",
 }
 ALIASES = {"class_sizes": ["fig1"], "training_curves": ["fig2"], "noise_patterns": ["fig3"]}
 

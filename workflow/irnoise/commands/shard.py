@@ -52,8 +52,8 @@ def parse_options(text: str, source: str) -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
-    from irnoise import datasets
-    from irnoise.sharding import write_shards
+    from irnoise.data import datasets
+    from irnoise.data.sharding import write_shards
 
     options = parse_options(args.options, args.source)
     index = datasets.load(args.source, args.root, options)

@@ -26,7 +26,7 @@ def positive_float(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from irnoise.synthetic import SHAPES  # standard library only, unlike its submodules
+    from irnoise.data.synthetic import SHAPES  # standard library only, unlike its submodules
 
     parser.add_argument("--shape", required=True, choices=SHAPES, help="real dataset imitated")
     parser.add_argument(
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from irnoise.synthetic import generate
+    from irnoise.data.synthetic import generate
 
     summary = generate(args.shape, args.scale, args.image_size, args.seed, args.out, args.threads)
     splits = ", ".join(

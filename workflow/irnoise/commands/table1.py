@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from irnoise.collect import load_metrics
-    from irnoise.table1 import build_table1, uniform_runs, write_table1
+    from irnoise.report.collect import load_metrics
+    from irnoise.report.table1 import build_table1, uniform_runs, write_table1
 
     frame = load_metrics(args.metrics_json, args.metrics)
     table = build_table1(frame)

@@ -40,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from irnoise import table2
     from irnoise.atomic import write_text
     from irnoise.errors import UserError
+    from irnoise.report import table2
 
     unknown = sorted(set(args.schemes) - {"uniform", "large", "small"})
     if unknown or not args.schemes or not args.levels or not args.seeds:

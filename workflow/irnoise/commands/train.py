@@ -75,6 +75,6 @@ def run(args: argparse.Namespace) -> None:
         # One process per GPU (DistributedDataParallel), replacing this one.
         argv = torchrun_argv(args, processes)
         os.execv(argv[0], argv)
-    from irnoise.training import run_training
+    from irnoise.train.loop import run_training
 
     run_training(args.shards, args.labels, config, args.seed, args.out_dir, args.threads)
