@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 import torch
@@ -210,6 +211,8 @@ def test_retrieval_leave_one_out(model_path, datasets, tmp_path):
     expected = retrieval_metrics(embeddings, np.load(datasets["sop"] / "test_labels.npy"))
     assert result["run"] == RUN | {"task": "retrieval"}
     assert result["model"] == str(model_path)
+    assert result["faiss"]["version"] == faiss.__version__
+    assert result["faiss"]["device"] == ("gpu" if knn.gpu_available() else "cpu")
     assert set(result["metrics"]) == {"R@1", "R@2", "R@4", "R@8", "MAP@R"}
     for k in (1, 2, 4, 8):
         assert result["metrics"][f"R@{k}"] == pytest.approx(expected.recall[k])

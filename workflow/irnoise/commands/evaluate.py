@@ -5,7 +5,8 @@ task needs (centre crop, no augmentation; on the GPU when there is one) and comp
 retrieval R@1/2/4/8 and MAP@R (test leave-one-out, or query against gallery), or
 classification top-1 accuracy on val, or verification TPR@FPR=1e-3, 10-fold accuracy
 and R@1 on the test split and its pairs. Writes --out (metrics.json) atomically with
-the run's identity (--run), the values, the counts and the model path.
+the run's identity (--run), the values, the counts, the model path, the embedding device
+and the faiss build (distribution, version, the search's device).
 """
 
 from __future__ import annotations
@@ -50,8 +51,11 @@ def run(args: argparse.Namespace) -> None:
     identity = json_object(args.run_identity, "--run")
     crop_size, batch_size = setting(config, "crop_size"), setting(config, "eval_batch_size")
     device = setup(args.threads)
+    from irnoise.evaluate.faiss_build import build_info
+
+    faiss_build = build_info()  # before the work: refuses two installed faiss builds
     values, counts = evaluate(args, device, crop_size, batch_size)
-    write(args, identity, values, counts, device)
+    write(args, identity, values, counts, device, faiss_build)
 
 
 def setting(config: dict[str, Any], key: str) -> int:
@@ -168,6 +172,7 @@ def write(
     values: dict[str, float],
     counts: dict[str, int],
     device: str,
+    faiss_build: dict[str, Any],
 ) -> None:
     from irnoise.atomic import write_json
 
@@ -182,5 +187,6 @@ def write(
             "model": str(args.model),
             "shards": str(args.shards),
             "device": device,
+            "faiss": faiss_build,
         },
     )

@@ -1,0 +1,118 @@
+"""bench/gpu_check.py's CPU-sized self-test: every code path of the GPU check but CUDA's.
+
+The check itself runs only where a GPU is; here its self-test must pass (exit 0) with
+the values that can be checked without one: faiss's R@1 equals torch's brute-force
+top-1 on the same embeddings, the smoke run's metrics with `gpus: 1` (CPU fallback)
+equal the `gpus: 0` run's, and every row of the table is there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "bench" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_check"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules["gpu_check"]
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def rows_of(path: Path) -> dict[tuple[str, str], dict]:
+    report = json.loads(path.read_text())
+    return {(row["check"], row["item"]): row for row in report["rows"]}
+
+
+def test_self_test_of_train_loader_knn(gpu_check, tmp_path, capsys):
+    out = tmp_path / "check.json"
+    assert gpu_check.main(["--self-test", "--only", "train,loader,knn", "--out", str(out)]) == 0
+    assert "--self-test: running the CPU-sized self-test" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["mode"] == "cpu self-test" and report["failed"] == 0
+    rows = rows_of(out)
+    for variant in ("eager", "compile (eager)"):
+        for loop in ("bare PyTorch loop", "irnoise run_epoch"):
+            assert rows["train", f"{loop}, {variant}"]["value"] > 0
+    for workers in (1, 2):
+        assert rows["loader", f"{workers} workers, 32 px"]["value"] > 0
+    faiss_value = rows["knn", "R@1 1,210 x 512, faiss CPU index"]["value"]
+    torch_value = rows["knn", "R@1 1,210 x 512, torch matmul top-1 (cpu)"]["value"]
+    assert 0.02 < faiss_value < 0.98  # mid-range: thousands of hits and misses compared
+    assert faiss_value == torch_value
+
+
+def test_without_cuda_it_says_so_and_exits_0(gpu_check, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_check.main(["--only", "knn", "--out", str(tmp_path / "check.json")]) == 0
+    assert "CUDA is not available: running the CPU-sized self-test" in capsys.readouterr().out
+
+
+def test_a_crashing_check_fails_the_run_but_not_the_others(gpu_check, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(gpu_check, "faiss_r_at_1", broken)
+    out = tmp_path / "check.json"
+    assert gpu_check.main(["--self-test", "--only", "knn", "--out", str(out)]) == 1
+    crashed = rows_of(out)["knn", "crashed"]
+    assert crashed["verdict"] == "FAILED: RuntimeError: out of memory"
+
+
+def test_unknown_check_is_refused(gpu_check, capsys):
+    with pytest.raises(SystemExit):
+        gpu_check.main(["--only", "smoke,tpu"])
+    assert "unknown checks ['tpu']" in capsys.readouterr().err
+
+
+def test_largest_difference_and_bottleneck(gpu_check):
+    cpu = {"a": {"metrics": {"R@1": 0.5, "MAP@R": None}}, "b": {"metrics": {"acc": 0.9}}}
+    gpu = {"a": {"metrics": {"R@1": 0.42, "MAP@R": 0.1}}, "b": {"metrics": {"acc": 0.95}}}
+    difference, where = gpu_check.largest_difference(cpu, gpu)
+    assert difference == pytest.approx(0.08) and where == "a R@1"
+    assert gpu_check.bottleneck_verdict(900.0, 1000.0).endswith("the loader is the bottleneck")
+    assert gpu_check.bottleneck_verdict(2000.0, 1000.0).startswith("2.00x")
+    assert "not run" in gpu_check.bottleneck_verdict(2000.0, float("nan"))
+
+
+def test_smoke_config_overrides_gpus_without_editing_the_preset(gpu_check, tmp_path):
+    import yaml
+
+    preset = (REPO / "presets" / "smoke.yaml").read_text()
+    config = yaml.safe_load(gpu_check.smoke_config(1, tmp_path / "c.yaml").read_text())
+    assert (REPO / "presets" / "smoke.yaml").read_text() == preset
+    original = yaml.safe_load(preset)
+    assert set(config["experiments"]) == set(original["experiments"])
+    for name, experiment in config["experiments"].items():
+        assert experiment == original["experiments"][name] | {"gpus": 1}
+
+
+@pytest.mark.workflow
+def test_self_test_of_the_smoke_run(gpu_check, tmp_path):
+    out = tmp_path / "check.json"
+    assert gpu_check.main(["--self-test", "--only", "smoke", "--out", str(out)]) == 0
+    rows = rows_of(out)
+    assert rows["smoke", "train jobs' device"]["value"] == "1/1 on cpu"
+    assert rows["smoke", "evaluate jobs' device"]["value"] == "1/1 on cpu"
+    assert rows["smoke", "evaluate jobs' faiss index"]["value"] == "cpu"
+    # On the CPU, training is deterministic: gpus 1 (falling back to the CPU) == gpus 0.
+    assert rows["smoke", "largest |metric(gpus 1) - metric(gpus 0)|"]["value"] == 0.0
+    numbers = rows["smoke", "largest |metric(gpus 1) - metric(gpus 0)|"]["numbers"]
+    assert numbers["gpu"].keys() == numbers["cpu"].keys() == {"sop/clean/0/seed0"}
