@@ -569,7 +569,7 @@ def check_loader(sizes: Sizes, device: torch.device, scratch: Path, gpu_rate: fl
                 "images/s",
                 memory.peak_mib,
                 bottleneck_verdict(rate, gpu_rate),
-                {"gpu_rate": gpu_rate},
+                {"gpu_rate": gpu_rate if gpu_rate > 0 else None},  # JSON has no NaN
             )
         )
     return rows
