@@ -55,13 +55,14 @@ def test_swap_uninstalls_every_build_before_installing_one():
     assert install.startswith("pip install ") and "faiss-gpu" in install
 
 
-def test_readme_documents_the_same_swap():
-    assert faiss_build.GPU_SWAP_COMMAND in README.read_text()
+def test_readme_documents_the_same_swaps():
+    readme = README.read_text()
+    assert faiss_build.GPU_SWAP_COMMAND in readme and faiss_build.CPU_SWAP_COMMAND in readme
 
 
 def test_build_info_of_this_environment():
     info = faiss_build.build_info()
-    assert info["distribution"] in faiss_build.installed_distributions()
+    assert info["distribution"] in [*faiss_build.installed_distributions(), "unknown"]
     assert info["version"] == faiss.__version__
     assert info["gpu_build"] == hasattr(faiss, "StandardGpuResources")
     if not info["gpu_build"]:
