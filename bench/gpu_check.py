@@ -287,8 +287,11 @@ def largest_difference(
     return worst, where
 
 
-def check_smoke(sizes: Sizes, cuda: bool, scratch: Path) -> list[Row]:
-    workdir = scratch / "smoke"
+def copy_workflow(workdir: Path, reference: Path | None) -> None:
+    """This checkout's workflow files, or a finished smoke run's whole directory."""
+    if reference is not None:
+        shutil.copytree(reference, workdir, symlinks=True)
+        return
     workdir.mkdir()
     for name in WORKFLOW_FILES:
         source = REPO / name
@@ -296,30 +299,49 @@ def check_smoke(sizes: Sizes, cuda: bool, scratch: Path) -> list[Row]:
             shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif source.exists():
             shutil.copy2(source, workdir / name)
+
+
+def log_verdict(status: int, log: Path) -> str:
+    """ "ok", or FAILED with the end of the Snakemake log (the scratch directory goes away)."""
+    if status == 0:
+        return "ok"
+    tail = log.read_text(errors="replace").splitlines()[-40:]
+    print(
+        f"gpu_check: Snakemake failed ({status}); end of {log.name}:",
+        *tail,
+        sep="\n",
+        file=sys.stderr,
+    )
+    return f"FAILED: Snakemake exit {status} (log tail on stderr)"
+
+
+def check_smoke(sizes: Sizes, cuda: bool, scratch: Path, reference: Path | None) -> list[Row]:
+    """`reference`: a finished smoke run with gpus: 0 to compare with instead of running one
+    (its shards are reused too)."""
+    workdir = scratch / "smoke"
+    copy_workflow(workdir, reference)
     rows = []
-    status, seconds = run_snakemake(
-        workdir, smoke_config(0, scratch / "smoke_gpus0.yaml"), sizes, scratch / "smoke_cpu.log"
-    )
-    cpu_metrics = collect_metrics(workdir)
-    rows.append(
-        Row(
-            "smoke",
-            "gpus: 0 (CPU reference)",
-            seconds,
-            "s",
-            verdict="ok" if status == 0 else f"FAILED: see {scratch / 'smoke_cpu.log'}",
+    if reference is None:
+        log = scratch / "smoke_cpu.log"
+        status, seconds = run_snakemake(workdir, smoke_config(0, scratch / "c0.yaml"), sizes, log)
+        rows.append(
+            Row("smoke", "gpus: 0 (CPU reference)", seconds, "s", verdict=log_verdict(status, log))
         )
-    )
+    else:
+        rows.append(Row("smoke", "gpus: 0 (CPU reference)", str(reference)))
+    cpu_metrics = collect_metrics(workdir)
     # Shards and label files stay; runs and logs go. The run directories' checkpoints would
     # otherwise be resumed (`gpus` is a resumable change) and the GPU would train 0 epochs.
     for name in ("results", "logs"):
         shutil.rmtree(workdir / name, ignore_errors=True)
+    log = scratch / "smoke_gpu.log"
     with PeakMemory(cuda) as memory:
-        status, seconds = run_snakemake(
-            workdir, smoke_config(1, scratch / "smoke_gpus1.yaml"), sizes, scratch / "smoke_gpu.log"
-        )
+        status, seconds = run_snakemake(workdir, smoke_config(1, scratch / "c1.yaml"), sizes, log)
     gpu_metrics = collect_metrics(workdir)
-    ok = status == 0 and len(gpu_metrics) == len(cpu_metrics) > 0
+    run_verdict = log_verdict(status, log)
+    if run_verdict == "ok" and not (gpu_metrics and gpu_metrics.keys() <= cpu_metrics.keys()):
+        run_verdict = f"FAILED: runs {sorted(gpu_metrics)} vs CPU runs {sorted(cpu_metrics)}"
+    cpu_metrics = {run: cpu_metrics[run] for run in gpu_metrics if run in cpu_metrics}
     rows.append(
         Row(
             "smoke",
@@ -327,8 +349,8 @@ def check_smoke(sizes: Sizes, cuda: bool, scratch: Path) -> list[Row]:
             seconds,
             "s",
             memory.peak_mib,
-            "ok" if ok else f"FAILED: see {scratch / 'smoke_gpu.log'}",
-            {"runs": len(gpu_metrics), "cpu_runs": len(cpu_metrics)},
+            run_verdict,
+            {"runs": len(gpu_metrics)},
         )
     )
     expected = "cuda" if cuda else "cpu"
@@ -341,7 +363,7 @@ def check_smoke(sizes: Sizes, cuda: bool, scratch: Path) -> list[Row]:
         rows.append(Row("smoke", item, f"{on}/{len(devices)} on {expected}", verdict=verdict))
     rows.append(Row("smoke", "evaluate jobs' faiss index", ", ".join(sorted(set(searched)))))
     difference, where = largest_difference(cpu_metrics, gpu_metrics)
-    in_range = ok and difference <= SMOKE_TOLERANCE
+    in_range = run_verdict == "ok" and difference <= SMOKE_TOLERANCE
     rows.append(
         Row(
             "smoke",
@@ -737,12 +759,18 @@ def section(name: str, rows: list[Row]) -> Iterator[None]:
     )
 
 
-def run_checks(sizes: Sizes, device: torch.device, only: set[str], scratch: Path) -> list[Row]:
+def run_checks(
+    sizes: Sizes,
+    device: torch.device,
+    only: set[str],
+    scratch: Path,
+    smoke_reference: Path | None = None,
+) -> list[Row]:
     rows: list[Row] = []
     cuda = device.type == "cuda"
     if "smoke" in only:
         with section("smoke", rows):
-            rows += check_smoke(sizes, cuda, scratch)
+            rows += check_smoke(sizes, cuda, scratch, smoke_reference)
     gpu_rate = math.nan
     if "train" in only:
         with section("train", rows):
@@ -764,6 +792,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "gpu_check.json")
     parser.add_argument("--only", default=",".join(CHECKS), help="comma-separated checks")
     parser.add_argument("--self-test", action="store_true", help="CPU sizes, even with CUDA")
+    parser.add_argument(
+        "--smoke-reference",
+        type=Path,
+        help="a finished smoke-preset run directory (gpus: 0) to compare with, not rerun",
+    )
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     if unknown := only - set(CHECKS):
@@ -782,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
     knn.set_threads(sizes.threads)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="irnoise-gpu-check-") as scratch:
-        rows = run_checks(sizes, device, only, Path(scratch))
+        rows = run_checks(sizes, device, only, Path(scratch), args.smoke_reference)
     seconds = time.perf_counter() - started
     report = {
         "mode": "gpu" if cuda else "cpu self-test",

@@ -105,14 +105,27 @@ def test_smoke_config_overrides_gpus_without_editing_the_preset(gpu_check, tmp_p
 
 
 @pytest.mark.workflow
-def test_self_test_of_the_smoke_run(gpu_check, tmp_path):
+@pytest.mark.xdist_group("smoke")
+def test_self_test_of_the_smoke_run(gpu_check, smoke_run, tmp_path):
+    """Against the session's smoke run (gpus: 0), reused as the CPU reference."""
     out = tmp_path / "check.json"
-    assert gpu_check.main(["--self-test", "--only", "smoke", "--out", str(out)]) == 0
+    argv = ["--self-test", "--only", "smoke", "--smoke-reference", str(smoke_run)]
+    assert gpu_check.main([*argv, "--out", str(out)]) == 0
     rows = rows_of(out)
     assert rows["smoke", "train jobs' device"]["value"] == "1/1 on cpu"
     assert rows["smoke", "evaluate jobs' device"]["value"] == "1/1 on cpu"
     assert rows["smoke", "evaluate jobs' faiss index"]["value"] == "cpu"
     # On the CPU, training is deterministic: gpus 1 (falling back to the CPU) == gpus 0.
-    assert rows["smoke", "largest |metric(gpus 1) - metric(gpus 0)|"]["value"] == 0.0
-    numbers = rows["smoke", "largest |metric(gpus 1) - metric(gpus 0)|"]["numbers"]
-    assert numbers["gpu"].keys() == numbers["cpu"].keys() == {"sop/clean/0/seed0"}
+    difference = rows["smoke", "largest |metric(gpus 1) - metric(gpus 0)|"]
+    assert difference["value"] == 0.0
+    assert difference["numbers"]["gpu"].keys() == {"sop/clean/0/seed0"}
+    assert difference["numbers"]["cpu"].keys() == {"sop/clean/0/seed0"}
+    assert (smoke_run / "results" / "runs" / "sop" / "clean").is_dir()  # copied, not moved
+
+
+def test_a_failing_snakemake_run_is_reported_with_its_log(gpu_check, tmp_path, capsys):
+    log = tmp_path / "smoke.log"
+    log.write_text("line\n" * 50 + "MissingInputException in rule train\n")
+    assert gpu_check.log_verdict(1, log) == "FAILED: Snakemake exit 1 (log tail on stderr)"
+    assert "MissingInputException in rule train" in capsys.readouterr().err
+    assert gpu_check.log_verdict(0, log) == "ok"
