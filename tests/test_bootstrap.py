@@ -138,6 +138,17 @@ def test_many_statistics_share_resamples_and_seed_makes_it_reproducible():
     assert first["drop"] == bootstrap.paired_bootstrap(runs, drop, n_resamples=200, seed=7)
 
 
+def test_a_runs_resamples_do_not_depend_on_the_other_runs():
+    rng = np.random.default_rng(8)
+    runs = hits_runs(rng, 0.7, 0.5, seeds=3, n=100)
+    other = hits_runs(rng, 0.6, 0.5, seeds=3, n=80, test_set="other")
+    alone = bootstrap.resample_runs(runs, n_resamples=300, seed=1)
+    together = bootstrap.resample_runs(runs | {"x": other["clean"]}, n_resamples=300, seed=1)
+    for name in runs:
+        np.testing.assert_array_equal(alone.values[name], together.values[name])
+    assert alone.interval(drop) == together.interval(drop)
+
+
 def test_runs_need_matching_seeds_and_query_counts():
     rng = np.random.default_rng(6)
     with pytest.raises(ValueError, match="same, non-zero number of seeds"):

@@ -22,6 +22,10 @@ Two kinds of per-query samples (`PerQuery`):
 Resampled query sets are count matrices (resample x query: how often each query was
 drawn), so every metric of every resample is a weighted sum: vectorized with numpy.
 
+`resample_runs` gives each run's resampled metric once, for any number of statistics
+(`Resampled.interval`); a run's resamples do not depend on which other runs are passed,
+so Table 1, the findings and the figures report the same interval for the same drop.
+
 `seed_bootstrap` is the seeds-only variant, for runs that give one scalar per seed
 (a detector's AUROC per seed).
 
@@ -34,6 +38,7 @@ percentiles; `Interval.resamples` counts the ones kept.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -196,25 +201,49 @@ def paired_bootstrap_many(
     level: float = 0.95,
 ) -> dict[str, Interval]:
     """Intervals of several statistics, all computed on the same resamples (faster)."""
+    resampled = resample_runs(runs, n_resamples, seed)
+    return {name: resampled.interval(statistic, level) for name, statistic in statistics.items()}
+
+
+@dataclass(frozen=True)
+class Resampled:
+    """Each run's metric on the full data (mean over seeds) and on every resample."""
+
+    estimates: dict[str, float]
+    values: dict[str, np.ndarray]  # run name -> (n_resamples,)
+
+    def interval(self, statistic: Statistic, level: float = 0.95) -> Interval:
+        estimates = {name: np.array([value]) for name, value in self.estimates.items()}
+        return _interval(statistic(estimates), statistic(self.values), level)
+
+
+def resample_runs(
+    runs: Mapping[str, Sequence[PerQuery]], n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> Resampled:
+    """Every run's resampled metric; statistics of them are paired (module docstring).
+
+    A run's resampled values depend only on `seed`, `n_resamples`, the number of seeds,
+    its test set and its own samples: not on the other runs passed along. So intervals
+    computed from different subsets of the runs (Table 1, findings, figures) agree.
+    """
     n_seeds = _seed_count(runs)
-    estimates = {name: np.array([np.mean([q.value() for q in qs])]) for name, qs in runs.items()}
-    rng = np.random.default_rng(seed)
-    drawn_seeds = rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
+    estimates = {name: float(np.mean([q.value() for q in qs])) for name, qs in runs.items()}
+    drawn_seeds = np.random.default_rng([seed, n_seeds]).integers(
+        0, n_seeds, size=(n_resamples, n_seeds)
+    )
     resampled = {name: np.empty((n_resamples, n_seeds)) for name in runs}
     for s in range(n_seeds):
         positions = np.flatnonzero(drawn_seeds.ravel() == s)
-        for group in _test_set_groups(runs, s):
+        for test_set, group in _test_set_groups(runs, s).items():
+            # One stream per (seed, test set): its query draws never depend on other runs.
+            rng = np.random.default_rng([seed, s, zlib.crc32(test_set.encode())])
             n_queries = len(runs[group[0]][s])
             for start in range(0, len(positions), CHUNK):
                 chunk = positions[start : start + CHUNK]
                 counts = draw_counts(rng, len(chunk), n_queries)
                 for name in group:
                     np.put(resampled[name], chunk, runs[name][s].resampled(counts))
-    metrics = {name: values.mean(axis=1) for name, values in resampled.items()}
-    return {
-        name: _interval(statistic(estimates), statistic(metrics), level)
-        for name, statistic in statistics.items()
-    }
+    return Resampled(estimates, {name: v.mean(axis=1) for name, v in resampled.items()})
 
 
 def seed_bootstrap(
@@ -302,7 +331,7 @@ def _seed_count(runs: Mapping[str, Sequence]) -> int:
     return next(iter(counts.values()))
 
 
-def _test_set_groups(runs: Mapping[str, Sequence[PerQuery]], s: int) -> list[list[str]]:
+def _test_set_groups(runs: Mapping[str, Sequence[PerQuery]], s: int) -> dict[str, list[str]]:
     """Run names of seed s grouped by test set: each group shares its query resamples."""
     groups: dict[str, list[str]] = {}
     for name, per_seed in runs.items():
@@ -314,7 +343,7 @@ def _test_set_groups(runs: Mapping[str, Sequence[PerQuery]], s: int) -> list[lis
                 f"seed {s}, test set {test_set!r}: paired runs need the same queries, got "
                 f"sizes {sizes}; give runs on different test sets different test_set keys"
             )
-    return list(groups.values())
+    return groups
 
 
 def _ratio(numerator, denominator):
