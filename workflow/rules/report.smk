@@ -19,7 +19,8 @@ rule collect_metrics:
 
 rule table1:
     input:
-        run_files("metrics.json", schemes=["uniform"]),
+        metrics=run_files("metrics.json", schemes=["uniform"]),
+        per_query=run_files("per_query.npz", schemes=["uniform"]),
     output:
         csv=report(
             "results/table1.csv", caption="../report/table1.rst", category="Tables"
@@ -30,7 +31,8 @@ rule table1:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise table1 --out {output.csv} --md {output.md} {input} 2> {log}"
+        "irnoise table1 --out {output.csv} --md {output.md}"
+        " --per-query {input.per_query} -- {input.metrics} 2> {log}"
 
 
 rule table2:

@@ -2,7 +2,8 @@
 
 R@k, MAP@R and accuracy are means over queries (`QueryMean`); TPR@FPR=1e-3 is recomputed
 from the pair scores (`PairTpr`). 10-fold verification accuracy has no per-query form
-and gets no interval.
+and gets no interval. Pair metrics are resampled over pairs, under the test-set key
+`<test_set>#pairs`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def metric_samples(arrays: Mapping[str, np.ndarray], metric: str, test_set: str 
     if metric == "accuracy" and "correct" in arrays:
         return QueryMean(arrays["correct"], None, test_set)
     if metric == TPR_NAME and "scores" in arrays:
-        return PairTpr(arrays["scores"], arrays["is_same"], VERIFICATION_FPR, test_set)
+        # Pairs are resampled apart from the images (R@1): their own test set.
+        pairs = f"{test_set}#pairs"
+        return PairTpr(arrays["scores"], arrays["is_same"], VERIFICATION_FPR, pairs)
     raise KeyError(f"no per-query form of {metric} in arrays with {sorted(arrays)}")
 
 
