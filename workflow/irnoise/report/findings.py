@@ -156,8 +156,8 @@ def c1(study: Study, experiment: str, level: float) -> Finding:
     classifier = study.reference("classification")
     retrieval = Condition(experiment, "uniform", level, HEADLINE["retrieval"])
     if classifier is None:
-        return _finding(study, "C1", experiment, level, _c1_paper(experiment, level), (),
-                        ["no classification experiment in the run"])  # fmt: skip
+        return _finding(study, "C1", experiment, level, _c1_paper(experiment, level),
+                        (retrieval,), ["no classification experiment in the run"])  # fmt: skip
     classification = Condition(classifier, "uniform", level, HEADLINE["classification"])
 
     def statistic(m):
