@@ -35,6 +35,27 @@ rule table1:
         " --per-query {input.per_query} -- {input.metrics} 2> {log}"
 
 
+rule findings:
+    input:
+        metrics=run_files("metrics.json"),
+        per_query=run_files("per_query.npz"),
+        stats=label_stats_files(),
+    output:
+        csv=report(
+            "results/findings.csv",
+            caption="../report/findings.rst",
+            category="Tables",
+        ),
+        md="results/findings.md",
+    log:
+        "logs/report/findings.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "irnoise findings --out {output.csv} --md {output.md} --stats {input.stats}"
+        " --per-query {input.per_query} -- {input.metrics} 2> {log}"
+
+
 rule table2:
     input:
         label_stats_files(),
@@ -104,6 +125,9 @@ rule figure_noise_patterns:
         metrics=run_files(
             "metrics.json", experiments=experiments_with_task("retrieval")
         ),
+        per_query=run_files(
+            "per_query.npz", experiments=experiments_with_task("retrieval")
+        ),
         stats=label_stats_files(),
     output:
         report(
@@ -117,12 +141,13 @@ rule figure_noise_patterns:
         "../../envs/cpu.yaml"
     shell:
         "irnoise figure noise_patterns --out {output} --stats {input.stats}"
-        " --metrics {input.metrics} 2> {log}"
+        " --per-query {input.per_query} --metrics {input.metrics} 2> {log}"
 
 
 rule figure_retrieval_vs_classification:
     input:
-        run_files("metrics.json", schemes=["uniform"]),
+        metrics=run_files("metrics.json", schemes=["uniform"]),
+        per_query=run_files("per_query.npz", schemes=["uniform"]),
     output:
         report(
             "results/figures/fig_retrieval_vs_classification.png",
@@ -134,4 +159,5 @@ rule figure_retrieval_vs_classification:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise figure retrieval_vs_classification --out {output} {input} 2> {log}"
+        "irnoise figure retrieval_vs_classification --out {output}"
+        " --per-query {input.per_query} -- {input.metrics} 2> {log}"

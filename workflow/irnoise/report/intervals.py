@@ -141,3 +141,35 @@ def _paths_by_run(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str, fl
             raise UserError(f"per-query arrays of {key} given twice: {by_run[key]} and {path}")
         by_run[key] = str(path)
     return by_run
+
+
+def with_drop_intervals(
+    drops: pd.DataFrame,
+    frame: pd.DataFrame,
+    per_query_paths: Sequence[str | os.PathLike],
+    n_resamples: int = DEFAULT_RESAMPLES,
+) -> pd.DataFrame:
+    """`drops` (a summary with relative drops) with `drop_low` and `drop_high`: the 95%
+    interval of each noisy row's drop, 0 for clean rows, NaN where there is none."""
+    grid = grid_resamples(frame, per_query_paths, set(drops["metric"]), n_resamples)
+    lows, highs = [], []
+    for row in drops.itertuples():
+        if row.scheme == CLEAN_SCHEME:
+            lows.append(0.0)
+            highs.append(0.0)
+            continue
+        interval = grid.drop(Condition(row.experiment, row.scheme, float(row.level), row.metric))
+        lows.append(interval.low)
+        highs.append(interval.high)
+    return drops.assign(drop_low=lows, drop_high=highs)
+
+
+def drop_error(rows: pd.DataFrame) -> np.ndarray:
+    """Error bars of the drops, in the drops' unit: the interval (2 x n, below and above)
+    when `rows` has one, else the std over seeds."""
+    if "drop_low" in rows:
+        below = (rows["drop"] - rows["drop_low"]).to_numpy(dtype=float)
+        above = (rows["drop_high"] - rows["drop"]).to_numpy(dtype=float)
+        # A percentile interval can miss its estimate; error bars cannot be negative.
+        return np.maximum(np.stack([below, above]), 0.0)
+    return rows["drop_std"].to_numpy(dtype=float)
