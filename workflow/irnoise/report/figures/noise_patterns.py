@@ -201,7 +201,7 @@ def draw(args: argparse.Namespace) -> None:
     seeds = drops["seeds"].max()
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
     if args.per_query:
-        spread += "; 95% paired bootstrap intervals"
+        spread = f"mean over {seeds} seed(s), 95% paired bootstrap intervals"
     figure, axes = panel_grid(
         len(experiments) + (corrupted is not None),
         f"Relative drop of {args.metric} = (clean − noisy) / clean, by noise scheme ({spread})",

@@ -83,7 +83,7 @@ def draw(args: argparse.Namespace) -> None:
     seeds = drops["seeds"].max()
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
     if args.per_query:
-        spread += "; drops with 95% paired bootstrap intervals"
+        spread = f"{seeds} seed(s); left ± std, right 95% bootstrap intervals"
     figure, (values_axis, drop_axis) = panel_grid(
         2, f"Uniform label noise: retrieval against classification ({spread})"
     )
