@@ -196,7 +196,7 @@ def table1_markdown(table: pd.DataFrame, seeds: list[int], resamples: int = 0) -
         f"Values in %: {spread}. Drop: relative drop of the mean, (clean - noisy) / clean, in %"
     )
     if resamples:
-        legend += f", [{METHOD.format(resamples=resamples)}]"
+        legend += f"; [low, high]: {METHOD.format(resamples=resamples)}"
     lines += ["", legend + ".", ""]
     return "\n".join(lines)
 
