@@ -180,22 +180,17 @@ def test_table1_from_metrics_csv_equals_from_json(fake: FakeResults, table: Path
 def naive_drop_interval(clean: list[Path], noisy: list[Path], resamples: int, seed: int):
     """The paired two-stage bootstrap of R@1's relative drop as a plain loop."""
     rng = np.random.default_rng(seed)
-
-    def recall(npz: Path, queries: np.ndarray) -> float:
-        arrays = np.load(npz)
-        hits, valid = arrays["hits"][queries, 0], arrays["valid"][queries]
-        return hits[valid].mean()
-
+    runs = [(np.load(c), np.load(n)) for c, n in zip(clean, noisy, strict=True)]
+    runs = [(c["hits"][:, 0], n["hits"][:, 0], c["valid"]) for c, n in runs]
     drops = []
     for _ in range(resamples):
-        drawn = rng.integers(0, len(clean), len(clean))
         clean_sum = noisy_sum = 0.0
-        for s in drawn:
-            queries = rng.integers(
-                0, len(np.load(clean[s])["valid"]), len(np.load(clean[s])["valid"])
-            )
-            clean_sum += recall(clean[s], queries)
-            noisy_sum += recall(noisy[s], queries)  # the same queries: paired
+        for s in rng.integers(0, len(runs), len(runs)):
+            clean_hits, noisy_hits, valid = runs[s]
+            queries = rng.integers(0, len(valid), len(valid))
+            kept = queries[valid[queries]]
+            clean_sum += clean_hits[kept].mean()
+            noisy_sum += noisy_hits[kept].mean()  # the same queries: paired
         drops.append((clean_sum - noisy_sum) / clean_sum)
     return np.percentile(drops, [2.5, 97.5])
 
