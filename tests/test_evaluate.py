@@ -331,3 +331,14 @@ def test_command_module_imports_only_the_standard_library():
         "heavy = {'numpy', 'torch', 'faiss'} & set(sys.modules); assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unreadable_or_incomplete_per_query_arrays_are_user_errors(tmp_path):
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(UserError, match=r"cannot read the per-query arrays .*rerun"):
+        load_per_query(broken)
+    incomplete = tmp_path / "incomplete.npz"
+    np.savez(incomplete, task=np.array("retrieval"), hits=np.zeros((3, 1), bool))
+    with pytest.raises(UserError, match=r"lacks ks, valid, average_precision for task"):
+        load_per_query(incomplete)
