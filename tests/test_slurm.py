@@ -157,5 +157,6 @@ def test_results_equal_the_local_run(slurm_run: SlurmRun, smoke_run: Path) -> No
         cluster = json.loads((workdir / path).read_text())
         assert cluster["metrics"] == local["metrics"], path
         assert cluster["counts"] == local["counts"], path
-    for table in ("results/metrics.csv", "results/table1.csv", "results/table2.csv"):
+    tables = ("metrics.csv", "table1.csv", "table2.csv", "findings.csv")
+    for table in (f"results/{name}" for name in tables):
         assert (workdir / table).read_text() == (smoke_run / table).read_text(), table

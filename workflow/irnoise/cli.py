@@ -21,6 +21,7 @@ COMMANDS = {
     "collect": "gather every run's metrics.json into results/metrics.csv",
     "table1": "the study's Table 1 (uniform noise, clean vs noisy)",
     "table2": "the study's Table 2 (share of corrupted classes)",
+    "findings": "the paper's claims tested on this run, with intervals and verdicts",
     "figure": "draw one of the study's figures",
 }
 
