@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-TASKS = ("retrieval", "classification", "verification")
+from irnoise.layout import TASKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

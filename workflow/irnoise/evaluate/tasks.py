@@ -20,11 +20,11 @@ import numpy as np
 from irnoise.errors import UserError
 from irnoise.evaluate import metrics
 from irnoise.evaluate.knn import normalized
+from irnoise.layout import TASKS
 
-TASKS = ("retrieval", "classification", "verification")
 RETRIEVAL_KS = (1, 2, 4, 8)
 VERIFICATION_FPR = 1e-3
-TPR_NAME = "TPR@FPR=1e-3"  # the metric name in CONTRACT.md, for VERIFICATION_FPR
+TPR_NAME = "TPR@FPR=1e-3"  # the metric name (docs/design.md, "Metrics"), for VERIFICATION_FPR
 
 Metrics = dict[str, float]
 Counts = dict[str, int]
