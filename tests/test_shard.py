@@ -15,9 +15,10 @@ from PIL import Image
 
 from irnoise.cli import main as irnoise_main
 from irnoise.commands import shard as shard_command
-from irnoise.data import images, sharding
+from irnoise.data import images, ustar
 from irnoise.data.datasets.base import DatasetIndex, Pair, Record
-from irnoise.data.sharding import tar_header, write_shards
+from irnoise.data.sharding import write_shards
+from irnoise.data.ustar import tar_header
 from irnoise.errors import UserError
 
 IMAGE_SIZE = 32
@@ -77,7 +78,9 @@ def test_read_back_with_webdataset_matches_manifest(index: DatasetIndex, tmp_pat
     assert manifest == returned
     assert manifest["created_by"] == "irnoise"
     assert manifest["image_size"] == IMAGE_SIZE and manifest["shard_size"] == 4
-    assert set(manifest["versions"]) == {"python", "numpy", "pillow", "webdataset", "irnoise"}
+    assert set(manifest["versions"]) == {
+        "python", "numpy", "pillow", "simplejpeg", "webdataset", "irnoise"
+    }  # fmt: skip
     for split, records in index.splits.items():
         entry = manifest["splits"][split]
         samples = read_split(out, split)
@@ -134,9 +137,9 @@ def test_short_writes_are_completed(
     shard(index, tmp_path / "whole")
 
     def part_of_first_buffer(fd: int, buffers: list[bytes]) -> int:
-        return sharding.os.write(fd, buffers[0][:100])
+        return ustar.os.write(fd, buffers[0][:100])
 
-    monkeypatch.setattr(sharding.os, "writev", part_of_first_buffer)
+    monkeypatch.setattr(ustar.os, "writev", part_of_first_buffer)
     shard(index, tmp_path / "short")
     assert all_files(tmp_path / "short") == all_files(tmp_path / "whole")
 

@@ -15,7 +15,7 @@ import torch
 
 from irnoise.cli import main
 from irnoise.commands import train as train_command
-from irnoise.data import loader
+from irnoise.data import loader, manifest, ustar
 from irnoise.data.loader import assign_shards, eval_batches, train_loader
 from irnoise.errors import UserError
 from irnoise.train import checkpoint
@@ -115,7 +115,7 @@ def webdataset_files(paths: list[Path]) -> list[dict]:
 
 
 def test_tar_files_reads_what_webdataset_reads(shards):
-    paths = loader.split_shards(shards, "train")
+    paths = manifest.split_shards(shards, "train")
     ours = [{k: v for k, v in item.items() if k != "__url__"} for item in loader.tar_files(paths)]
     assert ours == webdataset_files(paths)
     assert sum(1 for item in ours if item.get("fname", "").endswith(".jpg")) == 160
@@ -129,7 +129,7 @@ def test_tar_files_hands_other_tars_to_tarfile(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    assert loader.ustar_index(path.read_bytes()) is None
+    assert ustar.ustar_index(path.read_bytes()) is None
     ours = [{k: v for k, v in item.items() if k != "__url__"} for item in loader.tar_files([path])]
     assert ours == webdataset_files([path])
     assert [item.get("data") for item in ours[:2]] == [b"xyz", b"3"]

@@ -77,7 +77,7 @@ def setup(threads: int) -> str:
 def evaluate(
     args: argparse.Namespace, device: str, crop_size: int, batch_size: int
 ) -> tuple[dict[str, float], dict[str, int]]:
-    from irnoise.data.loader import read_manifest
+    from irnoise.data.manifest import read_manifest
     from irnoise.evaluate.tasks import evaluate_embeddings, evaluation_splits
     from irnoise.train.models import load_trained
 
