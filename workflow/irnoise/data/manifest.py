@@ -21,7 +21,6 @@ from irnoise.errors import UserError
 
 if TYPE_CHECKING:
     from irnoise.data.datasets.base import DatasetIndex
-    from irnoise.data.sharding import SplitResult
 
 MANIFEST = "manifest.json"
 
@@ -37,24 +36,25 @@ def versions() -> dict[str, str | None]:
     return found
 
 
+def split_entry(split: str, shards: list[str], labels: np.ndarray) -> dict[str, Any]:
+    """What the manifest says of one written split."""
+    return {
+        "count": len(labels),
+        "classes": len(np.unique(labels)),
+        "shards": shards,
+        "labels": f"{split}_labels.npy",
+    }
+
+
 def build_manifest(
     index: DatasetIndex,
     image_size: int,
     shard_size: int,
-    results: dict[str, SplitResult],
+    splits: dict[str, dict[str, Any]],
     failures: list[dict[str, str]],
     n_pairs: int,
 ) -> dict[str, Any]:
     """The manifest of a shard directory: what was written from which dataset, and how."""
-    splits = {
-        split: {
-            "count": len(result.labels),
-            "classes": len(np.unique(result.labels)),
-            "shards": result.shards,
-            "labels": f"{split}_labels.npy",
-        }
-        for split, result in results.items()
-    }
     return {
         "source": index.source,
         "root": str(index.root),

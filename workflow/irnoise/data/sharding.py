@@ -28,7 +28,7 @@ from tqdm import tqdm
 from irnoise.atomic import atomic_directory, save_npy, write_json
 from irnoise.data import images
 from irnoise.data.datasets.base import DatasetIndex, Pair, Record
-from irnoise.data.manifest import MANIFEST, build_manifest
+from irnoise.data.manifest import MANIFEST, build_manifest, split_entry
 from irnoise.data.ustar import ShardWriter
 from irnoise.errors import UserError
 
@@ -292,7 +292,8 @@ def write_shards(
             save_npy(tmp / f"{split}_labels.npy", result.labels)
         write_json(tmp / "classes.json", classes)
         n_pairs = write_pairs(tmp, index, results)
-        manifest = build_manifest(index, image_size, shard_size, results, failures, n_pairs)
+        splits = {split: split_entry(split, r.shards, r.labels) for split, r in results.items()}
+        manifest = build_manifest(index, image_size, shard_size, splits, failures, n_pairs)
         write_json(tmp / MANIFEST, manifest)
     warn_empty_classes(classes, results, failures)
     return manifest
