@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 
-from irnoise.data.reference_histograms import labels_from_histogram
+from irnoise.data.reference_class_sizes import labels_from_histogram
 from irnoise.evaluate.knn import normalized, set_threads
 from irnoise.evaluate.metrics import recall_at_k
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from irnoise.commands import synth as synth_command
-from irnoise.data.reference_histograms import REFERENCE_HISTOGRAMS
+from irnoise.data.reference_class_sizes import REFERENCE_HISTOGRAMS
 from irnoise.data.synthetic import SHAPES, generate
 from irnoise.data.synthetic.build import STREAMS, class_prototype, plan_dataset
 from irnoise.data.synthetic.pairs import matched_capacity

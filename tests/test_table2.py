@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from irnoise.data.reference_histograms import labels_from_histogram
+from irnoise.data.reference_class_sizes import labels_from_histogram
 from irnoise.errors import UserError
 from irnoise.noise import corrupt_with_stats
 from irnoise.report import table2

@@ -66,7 +66,7 @@ def reference_records(
     names: Sequence[str], schemes: Sequence[str], levels: Sequence[float], seeds: Sequence[int]
 ) -> list[Record]:
     """Records of the embedded class-size histograms, noised for every grid point."""
-    from irnoise.data.reference_histograms import REFERENCE_HISTOGRAMS, labels_from_histogram
+    from irnoise.data.reference_class_sizes import REFERENCE_HISTOGRAMS, labels_from_histogram
     from irnoise.noise import corrupt_with_stats
 
     unknown = sorted(set(names) - set(REFERENCE_HISTOGRAMS))

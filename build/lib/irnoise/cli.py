@@ -1,0 +1,54 @@
+"""The `irnoise` command-line tool: one subcommand per workflow stage.
+
+Each subcommand lives in `irnoise.commands.<name>` and defines `add_arguments(parser)`
+and `run(args)`. Command modules import only the standard library at module level
+and import heavy dependencies (numpy, torch, faiss) inside `run`, so that starting
+one command never pays for another's imports (`irnoise noise` must not import torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "synth": "generate an embedded synthetic dataset in a native layout",
+    "shard": "convert a dataset to WebDataset shards with a manifest",
+    "noise": "write a noisy label file and its statistics",
+    "train": "train an embedding model on shards with (noisy) labels",
+    "evaluate": "embed an evaluation set and compute its metrics",
+    "collect": "gather every run's metrics.json into results/metrics.csv",
+    "table1": "the study's Table 1 (uniform noise, clean vs noisy)",
+    "table2": "the study's Table 2 (share of corrupted classes)",
+    "figure": "draw one of the study's figures",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="irnoise", description="Measure how label noise hurts deep image retrieval."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"irnoise.commands.{name}")
+        sub = subparsers.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from irnoise.errors import UserError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UserError as error:
+        print(f"irnoise {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

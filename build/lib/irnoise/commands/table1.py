@@ -1,0 +1,34 @@
+"""The study's Table 1: headline metrics under uniform label noise, clean vs each level.
+
+Reads runs from their metrics.json files (as the workflow passes them) and/or from
+results/metrics.csv; writes the table as CSV (values and drops in %) and as Markdown
+beside it (same name, .md) unless --md names another file.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="the CSV to write (results/table1.csv)")
+    parser.add_argument("--md", help="the Markdown to write (default: --out with suffix .md)")
+    parser.add_argument("--metrics", help="a tidy metrics table written by `irnoise collect`")
+    parser.add_argument(
+        "metrics_json",
+        nargs="*",
+        metavar="METRICS_JSON",
+        help="metrics.json files of the clean and uniform-noise runs",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    from irnoise.report.collect import load_metrics
+    from irnoise.report.table1 import build_table1, uniform_runs, write_table1
+
+    frame = load_metrics(args.metrics_json, args.metrics)
+    table = build_table1(frame)
+    seeds = sorted(set(uniform_runs(frame)["seed"].astype(int)))
+    md_path = args.md or Path(args.out).with_suffix(".md")
+    write_table1(table, seeds, args.out, md_path)

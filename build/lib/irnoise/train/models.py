@@ -1,0 +1,123 @@
+"""Embedding networks: a torchvision or small CPU backbone followed by a linear embedding.
+
+`build_model(config)` makes the network a config names; `load_trained(path, device)`
+rebuilds a trained one (and its loss, whose class weights the classification metrics
+need) from a `model.pt` written by `irnoise train`. Nothing is ever downloaded:
+pretrained weights come from a local state-dict file named by `config["pretrained"]`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from irnoise.errors import UserError
+
+BACKBONES = ("resnet50", "resnet18", "small_cnn")
+
+
+class EmbeddingNet(nn.Module):
+    """backbone(images) -> pooled features -> linear -> embeddings (not normalized)."""
+
+    def __init__(self, backbone: nn.Module, features: int, embedding_size: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.embedding = nn.Linear(features, embedding_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.embedding(self.backbone(images))
+
+
+def conv_bn_relu(inputs: int, outputs: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(inputs, outputs, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(outputs),
+        nn.ReLU(inplace=True),
+    )
+
+
+def small_cnn() -> tuple[nn.Module, int]:
+    """A VGG-like network sized for 32-64 px synthetic images on a CPU.
+
+    Channels double as the resolution halves, so every stage costs about the same; the
+    stride-2 stem makes it about 3x faster than a stride-1 one at 40 px, and global
+    average pooling makes it accept any crop size.
+    """
+    widths = (32, 64, 128, 256)
+    layers = [conv_bn_relu(3, widths[0], stride=2)]
+    for inputs, outputs in itertools.pairwise(widths):
+        layers += [conv_bn_relu(inputs, outputs, stride=2), conv_bn_relu(outputs, outputs, 1)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return nn.Sequential(*layers), widths[-1]
+
+
+def torchvision_resnet(name: str) -> tuple[nn.Module, int]:
+    import torchvision
+
+    # weights=None: never a download; pretrained weights come from a local file.
+    network = getattr(torchvision.models, name)(weights=None)
+    features = network.fc.in_features
+    network.fc = nn.Identity()
+    return network, features
+
+
+def load_pretrained(backbone: nn.Module, path: str) -> None:
+    """Load a local state dict into the backbone; its classifier (`fc.*`) is ignored."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(
+            f"pretrained weights file {path} not found: put the backbone's state dict there "
+            "(torch.save(model.state_dict(), path), e.g. torchvision's ImageNet weights), "
+            "or set the experiment's pretrained to null to train from random initialization"
+        )
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise UserError(
+            f"pretrained weights file {path} is not a readable state dict: {error}"
+        ) from error
+    state = state.get("state_dict", state)
+    state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
+    result = backbone.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise UserError(
+            f"pretrained weights file {path} does not fit the backbone: missing "
+            f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}; "
+            "give a state dict of the same torchvision architecture as `backbone`"
+        )
+
+
+def build_model(config: dict[str, Any]) -> EmbeddingNet:
+    """The network `config` names: backbone, optional pretrained file, embedding_size."""
+    name = config.get("backbone", "resnet50")
+    if name == "small_cnn":
+        backbone, features = small_cnn()
+    elif name in BACKBONES:
+        backbone, features = torchvision_resnet(name)
+    else:
+        raise UserError(f"unknown backbone {name!r}: choose one of {', '.join(BACKBONES)}")
+    if config.get("pretrained"):
+        load_pretrained(backbone, config["pretrained"])
+    return EmbeddingNet(backbone, features, int(config.get("embedding_size", 512)))
+
+
+def load_trained(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[EmbeddingNet, nn.Module, dict[str, Any]]:
+    """(model, loss, payload) from a `model.pt`, both modules in eval mode on `device`."""
+    from irnoise.train.losses import build_loss
+
+    if not Path(path).is_file():
+        raise UserError(f"model file {path} not found: run `irnoise train` for this run first")
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    # The weights come from the file; a pretrained file named in the config is not needed.
+    config = {**payload["config"], "pretrained": None}
+    model = build_model(config)
+    model.load_state_dict(payload["state_dict"])
+    loss = build_loss(config, payload["num_classes"])
+    loss.load_state_dict(payload["loss_state_dict"])
+    return model.to(device).eval(), loss.to(device).eval(), payload
