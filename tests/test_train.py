@@ -222,6 +222,31 @@ def test_class_logits_match_a_naive_cosine(name):
         class_logits(build_loss({"loss": "ContrastiveLoss"}, 5), embeddings)
 
 
+@pytest.mark.parametrize(
+    ("name", "to_logits"),
+    [
+        ("ArcFaceLoss", lambda loss, cosine: cosine * loss.scale),
+        ("CosFaceLoss", lambda loss, cosine: cosine * loss.scale),
+        ("NormalizedSoftmaxLoss", lambda loss, cosine: cosine / loss.temperature),
+        ("ProxyAnchorLoss", lambda loss, cosine: cosine),
+    ],
+)
+def test_class_logits_are_the_logits_of_pytorch_metric_learning(name, to_logits):
+    """Without a margin (no labels), a loss's logits are its scaled cosines."""
+    loss = build_loss({"loss": name, "embedding_size": 8}, 5)
+    embeddings = torch.randn(6, 8)
+    with torch.no_grad():
+        expected = loss.get_logits(embeddings)
+        torch.testing.assert_close(to_logits(loss, class_logits(loss, embeddings)), expected)
+
+
+def test_losses_without_a_similarity_head_are_no_classifier():
+    proxy_nca = build_loss({"loss": "ProxyNCALoss", "embedding_size": 8}, 5)  # L2 distances
+    for loss in (proxy_nca, build_loss({"loss": "TripletMarginLoss"}, 5)):
+        with pytest.raises(UserError, match="gives no classifier"):
+            class_logits(loss, torch.randn(2, 8))
+
+
 # --- the loop ----------------------------------------------------------------------------
 
 
