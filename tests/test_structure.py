@@ -107,3 +107,12 @@ def test_documents_cited_in_the_code_exist() -> None:
         cited |= set(re.findall(r"\bdocs/[\w/.-]+\.md", path.read_text()))
     assert cited, "the code cites its design documents"
     assert [name for name in sorted(cited) if not (REPO / name).is_file()] == []
+
+
+def test_one_post_deploy_script_serves_every_conda_env() -> None:
+    """Snakemake looks for envs/<env>.post-deploy.sh beside each env file."""
+    envs = REPO / "envs"
+    scripts = {(envs / f"{env.stem}.post-deploy.sh").resolve() for env in envs.glob("*.yaml")}
+    assert scripts == {envs / "install-irnoise.sh"}
+    script = (envs / "install-irnoise.sh").read_text()
+    assert "--no-deps" in script and "--editable" in script
