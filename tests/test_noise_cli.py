@@ -144,8 +144,5 @@ def test_full_cli_noise_does_not_import_torch(shards, tmp_path):
     result = irnoise(
         *noise_args(shards, tmp_path / "out.npy"), code=IMPORTS_AFTER.format(restrict="")
     )
-    missing = "ModuleNotFoundError: No module named 'irnoise.commands."
-    if result.returncode != 0 and missing in result.stderr:
-        pytest.skip(f"not every command exists yet: {result.stderr.strip().splitlines()[-1]}")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
