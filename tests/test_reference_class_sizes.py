@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -52,8 +53,13 @@ def test_labels_have_the_histogram_class_sizes() -> None:
 
 @pytest.mark.workflow
 def test_the_data_file_ships_in_the_wheel(tmp_path: Path) -> None:
+    # Built from a copy: setuptools leaves build/ and egg-info beside the sources.
+    source = tmp_path / "source"
+    shutil.copytree(REPO / "workflow/irnoise", source / "workflow/irnoise")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*command, "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
+    subprocess.run([*command, "-w", str(tmp_path), str(source)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("irnoise-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert f"irnoise/data/{reference_class_sizes.DATA_FILE}" in names

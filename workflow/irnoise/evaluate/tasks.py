@@ -1,6 +1,6 @@
 """From embeddings (and class logits) of an evaluation set to its named metrics and counts.
 
-The task decides the protocol (DESIGN.md, "Metrics"):
+The task decides the protocol (docs/design.md, "Metrics"):
 
 - retrieval: the `test` split against itself, leave-one-out (SOP, CUB, Cars, synthetic),
   or the `query` split against the `gallery` split (In-Shop): R@1, R@2, R@4, R@8, MAP@R;
