@@ -128,13 +128,8 @@ def outcomes(
 ) -> Iterator[list[Outcome]]:
     """The outcomes of consecutive batches of records, in record order whatever the workers."""
     batches = (records[start : start + BATCH_SIZE] for start in range(0, len(records), BATCH_SIZE))
-    if pool is not None and (first := next(batches, None)) is not None:
-        probe = prepare_batch(first, image_size, ship_kept=False)
-        yield probe
-        # JPEGs kept as they are (already small): workers would only read and check them
-        # for the writer to read again, ~3x slower than in-process (bench/shard.py).
-        if all(outcome == (None, None) for outcome in probe):
-            pool = None
+    # Even JPEGs kept as they are go to the workers: each is decoded once to check it
+    # (images.check_jpeg_data), which costs ~20-40x the writer's second read of the file.
     if pool is None:
         for batch in batches:
             yield prepare_batch(batch, image_size, ship_kept=True)
