@@ -106,7 +106,7 @@ class NormalizedSoftmax(nn.Module):
 
 
 def uniform_noise(labels: np.ndarray, level: float, seed: int = 0) -> np.ndarray:
-    """round(level * N) samples get another class, uniformly (DESIGN.md's `uniform`)."""
+    """round(level * N) samples get another class, uniformly (docs/design.md's `uniform`)."""
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
     noisy = labels.copy()

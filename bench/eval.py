@@ -1,10 +1,11 @@
 """Benchmark: R@1 on 60,502 x 512 embeddings (the SOP test set's shape), leave-one-out.
 
-Targets (DESIGN.md): irnoise's R@1 in <= 1.2x the time of a bare faiss IndexFlatIP search
-of the same data (k=2: each query's nearest other item and itself), and >= 1.5x faster
-than pytorch-metric-learning's AccuracyCalculator (precision_at_1, k=1), with the same
-value. All three run in this process on the same data, interleaved, faiss and torch on
-2 threads; the labels have the SOP test split's exact class sizes (11,316 classes).
+Targets (docs/design.md, "Performance targets"): irnoise's R@1 in <= 1.2x the time of a
+bare faiss IndexFlatIP search of the same data (k=2: each query's nearest other item and
+itself), and >= 1.5x faster than pytorch-metric-learning's AccuracyCalculator
+(precision_at_1, k=1), with the same value. All three run in this process on the same
+data, interleaved, faiss and torch on 2 threads; the labels have the SOP test split's
+exact class sizes (11,316 classes).
 
 Expected before optimizing (2-core Xeon, AVX-512): the search is a 60,502 x 60,502 x 512
 matrix product, 3.7 TFLOP, ~20-30 s at faiss's ~150-200 GFLOP/s; it dominates all three.
@@ -35,11 +36,11 @@ import numpy as np
 import torch
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 
-from irnoise.data.reference_histograms import labels_from_histogram
+from irnoise.data.reference_class_sizes import labels_from_histogram
 from irnoise.evaluate.knn import normalized, set_threads
 from irnoise.evaluate.metrics import recall_at_k
 
-THREADS = 2  # the machine's cores: DESIGN's benchmarks run on a 2-core CPU
+THREADS = 2  # the machine's cores: the benchmarks run on a 2-core CPU
 DIM = 512
 NOISE = 2.0
 

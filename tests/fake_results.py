@@ -132,7 +132,7 @@ def write_stats(root: Path, dataset: str, scheme: str, level: float, seed: int) 
     path = root / "data" / "labels" / dataset / scheme / f"{level:g}" / f"seed{seed}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     pct = min(100.0, max(0.0, corrupted_pct(scheme, level) + rng.gauss(0, 1)))
-    stats = {"scheme": scheme, "level": level, "seed": seed, "n_samples": 6000,
+    stats = {"dataset": dataset, "scheme": scheme, "level": level, "seed": seed, "n_samples": 6000,
              "n_classes": 500, "noise_rate": level, "flipped": int(6000 * level),
              "corrupted_classes": round(5 * pct), "corrupted_classes_pct": pct,
              "selected_classes": []}  # fmt: skip

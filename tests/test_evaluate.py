@@ -56,7 +56,7 @@ def few_threads():
 
 
 def write_dataset(out: Path, splits: dict[str, np.ndarray], pairs: np.ndarray | None = None):
-    """A shard directory in the CONTRACT format with the given splits' labels."""
+    """A shard directory (docs/design.md, "Shards") with the given splits' labels."""
     out.mkdir(parents=True)
     manifest = {"source": "fixture", "root": str(out), "image_size": 32, "shard_size": 20}
     manifest |= {"splits": {}, "pairs": 0, "skipped": [], "versions": {}, "created_by": "irnoise"}

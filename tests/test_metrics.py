@@ -1,4 +1,4 @@
-"""Metrics against naive reference implementations (DESIGN.md, "Metrics").
+"""Metrics against naive reference implementations (docs/design.md, "Metrics").
 
 Retrieval: a brute-force numpy ranking (score descending, gallery index ascending) on
 data whose scores are exact in float32, so that ties are real ties for faiss and numpy

@@ -1,6 +1,6 @@
 """Noise schemes: properties over random class-size distributions, and unit tests.
 
-Reference semantics: DESIGN.md, "Noise schemes (exact semantics)". Statistics are
+Reference semantics: docs/design.md, "Noise schemes". Statistics are
 checked against a naive reference (loops over Counters).
 """
 

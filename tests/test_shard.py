@@ -15,9 +15,10 @@ from PIL import Image
 
 from irnoise.cli import main as irnoise_main
 from irnoise.commands import shard as shard_command
-from irnoise.data import images, sharding
+from irnoise.data import images, ustar
 from irnoise.data.datasets.base import DatasetIndex, Pair, Record
-from irnoise.data.sharding import tar_header, write_shards
+from irnoise.data.sharding import write_shards
+from irnoise.data.ustar import tar_header
 from irnoise.errors import UserError
 
 IMAGE_SIZE = 32
@@ -77,7 +78,9 @@ def test_read_back_with_webdataset_matches_manifest(index: DatasetIndex, tmp_pat
     assert manifest == returned
     assert manifest["created_by"] == "irnoise"
     assert manifest["image_size"] == IMAGE_SIZE and manifest["shard_size"] == 4
-    assert set(manifest["versions"]) == {"python", "numpy", "pillow", "webdataset", "irnoise"}
+    assert set(manifest["versions"]) == {
+        "python", "numpy", "pillow", "simplejpeg", "webdataset", "irnoise"
+    }  # fmt: skip
     for split, records in index.splits.items():
         entry = manifest["splits"][split]
         samples = read_split(out, split)
@@ -134,9 +137,9 @@ def test_short_writes_are_completed(
     shard(index, tmp_path / "whole")
 
     def part_of_first_buffer(fd: int, buffers: list[bytes]) -> int:
-        return sharding.os.write(fd, buffers[0][:100])
+        return ustar.os.write(fd, buffers[0][:100])
 
-    monkeypatch.setattr(sharding.os, "writev", part_of_first_buffer)
+    monkeypatch.setattr(ustar.os, "writev", part_of_first_buffer)
     shard(index, tmp_path / "short")
     assert all_files(tmp_path / "short") == all_files(tmp_path / "whole")
 
@@ -341,3 +344,68 @@ def test_cli_shards_a_csv_dataset(tmp_path: Path, capsys: pytest.CaptureFixture)
         "gallery_000000001",
     ]
     assert {s["jpg"] for s in read_split(out, "query")} == {(root / "img/3.jpg").read_bytes()}
+
+
+def damaged_scan(data: bytes) -> bytes:
+    """The JPEG with bits of its entropy-coded data flipped; its structure stays intact."""
+    start_of_scan = data.index(b"\xff\xda")
+    first = start_of_scan + 2 + int.from_bytes(data[start_of_scan + 2 : start_of_scan + 4], "big")
+    damaged = bytearray(data)
+    for position in range(first + 10, len(data) - 20, 9):
+        # Never make or break a marker (0xFF, and the byte after one).
+        if 0xFF not in (damaged[position - 1], damaged[position], damaged[position] ^ 0x5A):
+            damaged[position] ^= 0x5A
+    return bytes(damaged)
+
+
+def test_damaged_scan_data_is_corrupt_although_pillow_decodes_it(tmp_path: Path) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "JPEG", quality=90)
+    damaged = damaged_scan(buffer.getvalue())
+    Image.open(io.BytesIO(damaged)).load()  # Pillow itself accepts it silently
+    assert images.jpeg_frame(damaged) == (64, 48, 3)  # and its structure is intact
+    for image_size in (IMAGE_SIZE, 100):  # kept as it is, and re-encoded
+        with pytest.raises(images.CorruptImage, match=r"^libjpeg: Corrupt JPEG data"):
+            images.prepare(damaged, image_size)
+
+
+def test_pillow_warnings_while_decoding_count_as_corrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40)).save(buffer, "PNG")
+
+    def warn(image: Image.Image) -> None:
+        import warnings
+
+        warnings.warn("Truncated File Read", UserWarning, stacklevel=1)
+
+    monkeypatch.setattr(Image.Image, "load", warn)
+    with pytest.raises(images.CorruptImage, match=r"^UserWarning: Truncated File Read$"):
+        images.prepare(buffer.getvalue(), IMAGE_SIZE)
+
+
+def test_reasons_name_no_objects() -> None:
+    with pytest.raises(images.CorruptImage) as error:
+        images.prepare(b"not an image at all", IMAGE_SIZE)
+    assert str(error.value) == "UnidentifiedImageError: not an image format Pillow can read"
+    assert images.describe(OSError("cannot read <_io.BytesIO object at 0x7f3a2b>")) == (
+        "OSError: cannot read the image bytes"
+    )
+
+
+def test_identical_runs_skipping_corrupt_images_give_identical_manifests(
+    index: DatasetIndex, tmp_path: Path
+) -> None:
+    break_images(index)
+    damaged = index.splits["train"][0].path  # a small JPEG, kept as it is unless damaged
+    damaged.write_bytes(damaged_scan(damaged.read_bytes()))
+    first = shard(index, tmp_path / "one", skip_corrupt=True, threads=2)
+    second = shard(index, tmp_path / "two", skip_corrupt=True, threads=1)
+    assert first == second
+    assert (tmp_path / "one/manifest.json").read_bytes() == (
+        tmp_path / "two/manifest.json"
+    ).read_bytes()
+    reasons = {entry["key"]: entry["error"] for entry in first["skipped"]}
+    assert reasons["small"].startswith("libjpeg: Corrupt JPEG data")
+    assert reasons["t2"] == "UnidentifiedImageError: not an image format Pillow can read"
+    assert not any(" at 0x" in reason for reason in reasons.values())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import re
 from collections import Counter
@@ -14,7 +13,7 @@ import pytest
 from PIL import Image
 
 from irnoise.commands import synth as synth_command
-from irnoise.data.reference_histograms import REFERENCE_HISTOGRAMS
+from irnoise.data.reference_class_sizes import REFERENCE_HISTOGRAMS
 from irnoise.data.synthetic import SHAPES, generate
 from irnoise.data.synthetic.build import STREAMS, class_prototype, plan_dataset
 from irnoise.data.synthetic.pairs import matched_capacity
@@ -282,10 +281,6 @@ def test_command_writes_the_layout(tmp_path: Path, capsys) -> None:
 def test_cli_entry_point(tmp_path: Path) -> None:
     from irnoise import cli
 
-    try:
-        cli.build_parser()
-    except ModuleNotFoundError as missing:  # other commands are still being written
-        pytest.skip(f"the CLI cannot be built yet: {missing}")
     out = tmp_path / "sop"
     args = ["synth", "--shape", "sop", "--scale", "0.005", "--image-size", "16", "--out", str(out)]
     assert cli.main(args) == 0
@@ -330,19 +325,9 @@ def test_bad_arguments_are_user_errors(kwargs, message, tmp_path: Path) -> None:
 
 # --- read back by the dataset adapters -----------------------------------------------
 
-ADAPTER_OF = {
-    "sop": "sop",
-    "inshop": "inshop",
-    "faces": "ms1m",
-    "lfw": "lfw",
-    "imagenet": "imagenet",
-}
-
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_adapter_reads_the_synthetic_set_back(generated, shape: str) -> None:
-    if importlib.util.find_spec(f"irnoise.data.datasets.{ADAPTER_OF[shape]}") is None:
-        pytest.skip(f"adapter irnoise.data.datasets.{ADAPTER_OF[shape]} not written yet")
     from irnoise.data import datasets
 
     root = generated[shape]

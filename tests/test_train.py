@@ -15,7 +15,7 @@ import torch
 
 from irnoise.cli import main
 from irnoise.commands import train as train_command
-from irnoise.data import loader
+from irnoise.data import loader, manifest, ustar
 from irnoise.data.loader import assign_shards, eval_batches, train_loader
 from irnoise.errors import UserError
 from irnoise.train import checkpoint
@@ -115,7 +115,7 @@ def webdataset_files(paths: list[Path]) -> list[dict]:
 
 
 def test_tar_files_reads_what_webdataset_reads(shards):
-    paths = loader.split_shards(shards, "train")
+    paths = manifest.split_shards(shards, "train")
     ours = [{k: v for k, v in item.items() if k != "__url__"} for item in loader.tar_files(paths)]
     assert ours == webdataset_files(paths)
     assert sum(1 for item in ours if item.get("fname", "").endswith(".jpg")) == 160
@@ -129,7 +129,7 @@ def test_tar_files_hands_other_tars_to_tarfile(tmp_path):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    assert loader.ustar_index(path.read_bytes()) is None
+    assert ustar.ustar_index(path.read_bytes()) is None
     ours = [{k: v for k, v in item.items() if k != "__url__"} for item in loader.tar_files([path])]
     assert ours == webdataset_files([path])
     assert [item.get("data") for item in ours[:2]] == [b"xyz", b"3"]
@@ -220,6 +220,31 @@ def test_class_logits_match_a_naive_cosine(name):
     np.testing.assert_allclose(logits.numpy(), cosine, atol=1e-5)
     with pytest.raises(UserError, match="no class weight matrix"):
         class_logits(build_loss({"loss": "ContrastiveLoss"}, 5), embeddings)
+
+
+@pytest.mark.parametrize(
+    ("name", "to_logits"),
+    [
+        ("ArcFaceLoss", lambda loss, cosine: cosine * loss.scale),
+        ("CosFaceLoss", lambda loss, cosine: cosine * loss.scale),
+        ("NormalizedSoftmaxLoss", lambda loss, cosine: cosine / loss.temperature),
+        ("ProxyAnchorLoss", lambda loss, cosine: cosine),
+    ],
+)
+def test_class_logits_are_the_logits_of_pytorch_metric_learning(name, to_logits):
+    """Without a margin (no labels), a loss's logits are its scaled cosines."""
+    loss = build_loss({"loss": name, "embedding_size": 8}, 5)
+    embeddings = torch.randn(6, 8)
+    with torch.no_grad():
+        expected = loss.get_logits(embeddings)
+        torch.testing.assert_close(to_logits(loss, class_logits(loss, embeddings)), expected)
+
+
+def test_losses_without_a_similarity_head_are_no_classifier():
+    proxy_nca = build_loss({"loss": "ProxyNCALoss", "embedding_size": 8}, 5)  # L2 distances
+    for loss in (proxy_nca, build_loss({"loss": "TripletMarginLoss"}, 5)):
+        with pytest.raises(UserError, match="gives no classifier"):
+            class_logits(loss, torch.randn(2, 8))
 
 
 # --- the loop ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tiny shard directories in the CONTRACT format, written directly (no `irnoise shard`).
+"""Tiny shard directories (docs/design.md, "Shards"), written directly (no `irnoise shard`).
 
 Each class is a colour and a stripe frequency with per-image noise, so a small network
 learns it within a few epochs; rows are written class by class, like real annotation

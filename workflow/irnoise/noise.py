@@ -41,7 +41,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SCHEMES = ("uniform", "large", "small")
+from irnoise.layout import NOISE_SCHEMES
+
+SCHEMES = NOISE_SCHEMES
 
 # One random stream per purpose, so that drawing more of one never shifts another.
 _TIE_BREAK, _SHUFFLE, _SAMPLES, _SHIFTS = range(4)

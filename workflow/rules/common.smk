@@ -8,6 +8,19 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from irnoise.layout import (
+    CLEAN_LEVEL,
+    CLEAN_SCHEME,
+    LABEL_SET,
+    LABELS,
+    NOISE_SCHEME_PATTERN,
+    RUN,
+    RUN_DIR,
+    RUN_SCHEME_PATTERN,
+    SHARDS,
+    level_name,
+)
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = config["datasets"]
@@ -31,11 +44,6 @@ NOT_TRAINING_KEYS = {
 def canonical(value):
     """Sorted-key JSON: the form every structured parameter is passed in."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def level_name(level):
-    """How a noise level appears in paths: 0.1 -> "0.1", 0.05 -> "0.05"."""
-    return f"{level:g}"
 
 
 LEVELS = [level_name(level) for level in NOISE["levels"]]
@@ -111,15 +119,10 @@ def runs(experiment, schemes=None):
     schemes = [
         s for s in experiment_schemes(experiment) if schemes is None or s in schemes
     ]
-    grid = [("clean", "0", seed) for seed in SEEDS]
+    grid = [(CLEAN_SCHEME, CLEAN_LEVEL, seed) for seed in SEEDS]
     for scheme in schemes:
         grid += [(scheme, level, seed) for level in LEVELS for seed in SEEDS]
     return grid
-
-
-LABELS = "data/labels/{dataset}/{scheme}/{level}/seed{seed}"
-RUN = "{experiment}/{scheme}/{level}/seed{seed}"
-RUN_DIR = f"results/runs/{RUN}"
 
 
 def run_files(filename, experiments=None, schemes=None):
@@ -216,8 +219,8 @@ def run_identity(wildcards):
 
 def train_input(wildcards):
     experiment = EXPERIMENTS[wildcards.experiment]
-    inputs = {"shards": f"data/shards/{experiment['train']}"}
-    if wildcards.scheme != "clean":
+    inputs = {"shards": SHARDS.format(dataset=experiment["train"])}
+    if wildcards.scheme != CLEAN_SCHEME:
         inputs["labels"] = (
             LABELS.format(dataset=experiment["train"], **wildcards) + ".npy"
         )

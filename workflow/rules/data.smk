@@ -33,7 +33,7 @@ rule shard:
     input:
         shard_input,
     output:
-        directory("data/shards/{dataset}"),
+        directory(SHARDS),
     log:
         "logs/shard/{dataset}.log",
     benchmark:

@@ -14,7 +14,7 @@ rule evaluate:
     benchmark:
         f"benchmarks/evaluate/{RUN}.tsv"
     wildcard_constraints:
-        scheme="clean|uniform|large|small",
+        scheme=RUN_SCHEME_PATTERN,
     conda:
         "../../envs/gpu.yaml"
     threads: lambda w: EXPERIMENTS[w.experiment]["threads"]

@@ -6,14 +6,14 @@ rule noise:
     input:
         "data/shards/{dataset}",
     output:
-        labels="data/labels/{dataset}/{scheme}/{level}/seed{seed}.npy",
-        stats="data/labels/{dataset}/{scheme}/{level}/seed{seed}.json",
+        labels=f"{LABELS}.npy",
+        stats=f"{LABELS}.json",
     log:
-        "logs/noise/{dataset}/{scheme}/{level}/seed{seed}.log",
+        f"logs/noise/{LABEL_SET}.log",
     benchmark:
-        "benchmarks/noise/{dataset}/{scheme}/{level}/seed{seed}.tsv"
+        f"benchmarks/noise/{LABEL_SET}.tsv"
     wildcard_constraints:
-        scheme="uniform|large|small",
+        scheme=NOISE_SCHEME_PATTERN,
     conda:
         "../../envs/cpu.yaml"
     threads: 1
@@ -21,5 +21,6 @@ rule noise:
         runtime=10,
         mem_mb=4000,
     shell:
-        "irnoise noise --shards {input} --scheme {wildcards.scheme} --level {wildcards.level}"
+        "irnoise noise --shards {input} --dataset {wildcards.dataset:q}"
+        " --scheme {wildcards.scheme} --level {wildcards.level}"
         " --seed {wildcards.seed} --out {output.labels} 2> {log}"

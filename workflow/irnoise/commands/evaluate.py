@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-TASKS = ("retrieval", "classification", "verification")
+from irnoise.layout import TASKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +89,7 @@ def setup(threads: int) -> str:
 def evaluate(
     args: argparse.Namespace, device: str, crop_size: int, batch_size: int
 ) -> tuple[dict[str, float], dict[str, int], dict[str, Any]]:
-    from irnoise.data.loader import read_manifest
+    from irnoise.data.manifest import read_manifest
     from irnoise.evaluate.tasks import evaluate_embeddings, evaluation_splits
     from irnoise.train.models import load_trained
 

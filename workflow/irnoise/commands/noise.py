@@ -3,7 +3,9 @@
 Reads <shards>/train_labels.npy, applies one noise scheme (uniform, large, small) at one
 level with one seed, and writes the noisy labels (int64, aligned with the train rows) to
 --out and the statistics (noise rate, corrupted and selected classes, ...) to the same
-path with the suffix .json. Both files are written atomically, the .json last.
+path with the suffix .json. The statistics name the dataset, scheme, level and seed they
+belong to, so that readers (Table 2, Figure 3) never parse them out of a path. Both files
+are written atomically, the .json last.
 """
 
 from __future__ import annotations
@@ -11,10 +13,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from irnoise.layout import NOISE_SCHEMES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", required=True, type=Path, help="shard directory")
-    parser.add_argument("--scheme", required=True, choices=("uniform", "large", "small"))
+    parser.add_argument(
+        "--dataset",
+        help="the dataset's name, recorded in the stats (default: the shard directory's name)",
+    )
+    parser.add_argument("--scheme", required=True, choices=NOISE_SCHEMES)
     parser.add_argument(
         "--level", required=True, type=float, help="share of training samples, in [0, 1)"
     )
@@ -65,6 +73,7 @@ def _write(args: argparse.Namespace, noisy, stats: dict) -> None:
     from irnoise.atomic import save_npy, write_json
 
     save_npy(args.out, noisy)
-    header = {"scheme": args.scheme, "level": args.level, "seed": args.seed}
+    dataset = args.dataset or args.shards.resolve().name
+    header = {"dataset": dataset, "scheme": args.scheme, "level": args.level, "seed": args.seed}
     paths = {"shards": str(args.shards), "labels": str(args.out)}
     write_json(args.out.with_suffix(".json"), header | stats | paths)

@@ -9,13 +9,24 @@ information and the training transforms can do it when a crop needs it.
 EXIF orientation is not applied, for the same reason kept JPEGs are not rotated: every
 image must be oriented the same way, and the study's reference pipelines (PIL,
 torchvision) ignore the tag too.
+
+Damaged entropy-coded data is the one defect both Pillow and torchvision.io decode
+silently (into grey or smeared blocks): libjpeg only *warns* about it, and neither passes
+the warning on. Every JPEG is therefore decoded once more by libjpeg-turbo through
+simplejpeg in strict mode, which turns those warnings into errors; Pillow's own warnings
+while decoding any format count as corruption too. Messages name the defect, never an
+object (no `<_io.BytesIO object at 0x...>`), so that a manifest listing skipped images is
+the same on every run.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import struct
+import warnings
 
+import simplejpeg
 from PIL import Image
 
 JPEG_QUALITY = 95
@@ -23,6 +34,7 @@ JPEG_QUALITY = 95
 # Lossless, hierarchical and arithmetic-coded frames are re-encoded (or rejected) instead.
 PLAIN_FRAMES = frozenset({0xC0, 0xC1, 0xC2})
 ALL_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # C4, C8, CC are not frames
+START_OF_IMAGE = b"\xff\xd8"
 START_OF_SCAN = 0xDA
 END_OF_IMAGE = b"\xff\xd9"
 # Draft (DCT-domain) reduction stops at twice the target, like Image.thumbnail's reducing_gap,
@@ -30,6 +42,14 @@ END_OF_IMAGE = b"\xff\xd9"
 REDUCING_GAP = 2
 _SEGMENT = struct.Struct(">BBH")  # 0xFF, marker, length of the segment after the marker
 _FRAME = struct.Struct(">BHHB")  # precision, height, width, components
+# An object's default repr (`<_io.BytesIO object at 0x7f...>`) differs between runs.
+_OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+# libjpeg's colour spaces as simplejpeg names them; decoding in the file's own space
+# converts nothing (CMYK cannot be converted to RGB by libjpeg at all).
+_NATIVE_COLOURSPACE = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}
+# The check only needs the entropy-coded data read: libjpeg's smallest DCT scaling (1/8)
+# skips most of the inverse transform.
+_CHECK_SCALE = 8
 
 
 class CorruptImage(Exception):
@@ -39,11 +59,36 @@ class CorruptImage(Exception):
 def prepare(data: bytes, image_size: int) -> bytes:
     """JPEG bytes for a shard: `data` itself when usable as it is, else a resized re-encoding.
 
-    Raises CorruptImage when the bytes cannot be decoded.
+    Raises CorruptImage when the bytes cannot be decoded completely and without warnings.
     """
     if is_small_jpeg(data, image_size):
+        check_jpeg_data(data)
         return data
-    return reencode(data, image_size)
+    jpeg = reencode(data, image_size)  # Pillow's errors first: they say more than libjpeg's
+    if data.startswith(START_OF_IMAGE):
+        check_jpeg_data(data)
+    return jpeg
+
+
+def check_jpeg_data(data: bytes) -> None:
+    """Raise CorruptImage unless libjpeg decodes the JPEG without an error or a warning."""
+    try:
+        colourspace = simplejpeg.decode_jpeg_header(data)[2]
+        simplejpeg.decode_jpeg(
+            data,
+            colorspace=_NATIVE_COLOURSPACE.get(colourspace, "RGB"),
+            min_factor=_CHECK_SCALE,
+            strict=True,
+        )
+    except (ValueError, RuntimeError) as error:
+        raise CorruptImage(f"libjpeg: {error}") from error
+
+
+def describe(error: Exception) -> str:
+    """`Type: message` of a decoding error, with object reprs replaced by what they stand for."""
+    if isinstance(error, Image.UnidentifiedImageError):
+        return "UnidentifiedImageError: not an image format Pillow can read"
+    return f"{type(error).__name__}: {_OBJECT_REPR.sub('the image bytes', str(error))}"
 
 
 def is_small_jpeg(data: bytes, image_size: int) -> bool:
@@ -63,7 +108,7 @@ def jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
     libjpeg only warns about damaged entropy-coded data anyway, so this structural check
     is what decides whether the bytes are kept; anything doubtful is decoded by Pillow.
     """
-    if not data.startswith(b"\xff\xd8"):
+    if not data.startswith(START_OF_IMAGE):
         return None
     frame = None
     position = 2
@@ -107,14 +152,22 @@ def reencode(data: bytes, image_size: int) -> bytes:
     try:
         image = decode(data, image_size)
     except Exception as error:  # Pillow raises many types for bad input; all mean "corrupt"
-        raise CorruptImage(f"{type(error).__name__}: {error}") from error
+        raise CorruptImage(describe(error)) from error
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()
 
 
 def decode(data: bytes, image_size: int) -> Image.Image:
-    """The fully decoded RGB image at its target size."""
+    """The fully decoded RGB image at its target size; a decoder warning raises it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # A large image is not a damaged one (Pillow still refuses absurd sizes).
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return decode_strictly(data, image_size)
+
+
+def decode_strictly(data: bytes, image_size: int) -> Image.Image:
     with Image.open(io.BytesIO(data)) as image:
         target = target_size(image.size, image_size)
         box = None

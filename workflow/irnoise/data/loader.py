@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import math
 import mmap
 import random
@@ -25,47 +24,16 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from irnoise.data.manifest import split_shards
+from irnoise.data.ustar import ustar_index
 from irnoise.errors import UserError
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # images, labels, rows
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-TAR_BLOCK = 512
 SHUFFLE_BUFFER = 2000
 SHUFFLE_INITIAL = 500  # samples buffered before the first is drawn: a quicker start
-
-
-def read_manifest(shard_dir: str | Path) -> dict[str, Any]:
-    path = Path(shard_dir) / "manifest.json"
-    if not path.is_file():
-        raise UserError(
-            f"no shard manifest at {path}: {shard_dir} is not a shard directory; "
-            "write it with `irnoise shard` (the workflow's shard rule)"
-        )
-    return json.loads(path.read_text())
-
-
-def split_shards(shard_dir: str | Path, split: str) -> list[Path]:
-    """The shard files of `split`, in manifest order, checked to exist."""
-    manifest = read_manifest(shard_dir)
-    if split not in manifest["splits"]:
-        raise UserError(
-            f"{shard_dir} has no {split!r} split (it has {', '.join(manifest['splits'])}): "
-            "check the experiment's train/eval dataset"
-        )
-    shards = [Path(shard_dir) / name for name in manifest["splits"][split]["shards"]]
-    missing = [str(path) for path in shards if not path.is_file()]
-    if missing:
-        raise UserError(
-            f"shards listed in {shard_dir}/manifest.json are missing: {missing[:5]}; "
-            "delete the directory and rerun `irnoise shard`"
-        )
-    return shards
-
-
-def split_count(shard_dir: str | Path, split: str) -> int:
-    return int(read_manifest(shard_dir)["splits"][split]["count"])
 
 
 def assign_shards(shards: list[Path], slot: int, slots: int) -> tuple[list[Path], int, int]:
@@ -85,26 +53,6 @@ def open_shards(paths: list[Path]) -> Iterator[dict[str, Any]]:
     for path in paths:
         with open(path, "rb") as stream:
             yield {"url": str(path), "stream": stream}
-
-
-def ustar_index(data: bytes | mmap.mmap) -> list[tuple[str, int, int]] | None:
-    """(name, offset, size) of each regular file of a plain ustar archive; None otherwise."""
-    index, offset = [], 0
-    while offset + TAR_BLOCK <= len(data):
-        header = data[offset : offset + TAR_BLOCK]
-        if header[0] == 0:  # the zero blocks that end an archive
-            break
-        size_field, kind = header[124:136], header[156:157]
-        if kind not in (b"0", b"\0", b"5") or size_field[0] & 0x80:
-            return None  # pax or GNU long-name headers, base-256 sizes: tarfile's job
-        size = int(size_field.rstrip(b"\0 ").strip() or b"0", 8)
-        name = header[:100].split(b"\0", 1)[0]
-        if prefix := header[345:500].split(b"\0", 1)[0]:
-            name = prefix + b"/" + name
-        if kind != b"5":  # directories hold no samples
-            index.append((name.decode(), offset + TAR_BLOCK, size))
-        offset += TAR_BLOCK + (size + TAR_BLOCK - 1) // TAR_BLOCK * TAR_BLOCK
-    return index
 
 
 def tar_files(paths: list[Path]) -> Iterator[dict[str, Any]]:

@@ -1,10 +1,12 @@
-"""A DatasetIndex turned into WebDataset shards, label arrays, classes and a manifest.
+"""The parallel shard writer: a DatasetIndex turned into WebDataset shards, labels, a manifest.
 
-The on-disk format is CONTRACT.md's "Shards": per split, tar shards of `shard_size`
-samples (`<split>_<row:09d>.{cls,idx,jpg}`), `<split>_labels.npy` aligned with the rows,
-`classes.json`, `pairs.npy` for verification sets and `manifest.json`. The output
-directory appears only once complete (atomic_directory), and the same index gives
-byte-identical files whatever the number of worker processes.
+The on-disk format (docs/design.md, "Shards"): per split, tar shards of `shard_size`
+samples (`<split>_<row:09d>.{cls,idx,jpg}`, written by `irnoise.data.ustar`),
+`<split>_labels.npy` aligned with the rows, `classes.json`, `pairs.npy` for verification
+sets and `manifest.json` (`irnoise.data.manifest`). Worker processes prepare the images
+(`irnoise.data.images`); this process writes them in record order. The output directory
+appears only once complete (atomic_directory), and the same index gives byte-identical
+files whatever the number of worker processes.
 """
 
 from __future__ import annotations
@@ -12,23 +14,22 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import platform
-import struct
 import sys
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from irnoise.data import images
 from irnoise.atomic import atomic_directory, save_npy, write_json
+from irnoise.data import images
 from irnoise.data.datasets.base import DatasetIndex, Pair, Record
+from irnoise.data.manifest import MANIFEST, build_manifest, split_entry
+from irnoise.data.ustar import ShardWriter
 from irnoise.errors import UserError
 
 # Records per worker task: enough to amortize inter-process messaging, few enough that
@@ -43,123 +44,6 @@ ERRORS_SHOWN = 20
 # writer reads again itself: re-reading a file from the page cache is cheaper than sending
 # its bytes between processes through a pipe.
 Outcome = tuple[bytes | None, str | None]
-
-
-# --- tar shards --------------------------------------------------------------------------
-
-TAR_BLOCK = 512
-TAR_RECORD = 20 * TAR_BLOCK  # what tar(1) and Python's tarfile pad archives to
-# Fixed owner, mode and time, so that shards do not depend on who wrote them or when.
-_MODE_OWNER = b"0000444\x00" + b"0000000\x00" * 2
-_MTIME = b"00000000000\x00"
-_TAIL = (
-    b"0"  # regular file
-    + b"\x00" * 100  # link name
-    + b"ustar\x0000"
-    + b"irnoise".ljust(32, b"\x00")  # user name
-    + b"irnoise".ljust(32, b"\x00")  # group name
-    + b"\x00" * 16  # device numbers: none for a regular file, as tarfile writes them
-    + b"\x00" * 167  # name prefix and padding
-)
-ZEROS = bytes(TAR_BLOCK)
-# Buffers per writev (Linux accepts up to 1024) and bytes held before writing them out.
-FLUSH_PARTS = 900
-FLUSH_BYTES = 8 << 20
-# name, mode/uid/gid, size, mtime, checksum, the rest; pack() pads the name with NULs.
-_HEADER = struct.Struct("100s24s12s12s8s356s")
-# The checksum counts its own field as eight spaces.
-_FIXED_SUM = sum(_MODE_OWNER) + sum(_MTIME) + 8 * ord(" ") + sum(_TAIL)
-
-
-def tar_header(name: bytes, size: int) -> bytes:
-    """A ustar header for a regular file, built directly.
-
-    Python's tarfile spends tens of microseconds per member on generic header code,
-    which is more than copying a small JPEG; shards are written at copying speed.
-    """
-    if len(name) > 100:
-        raise ValueError(f"tar member name longer than 100 bytes: {name!r}")
-    size_field = b"%011o\x00" % size
-    checksum = b"%06o\x00 " % (_FIXED_SUM + sum(name) + sum(size_field))
-    return _HEADER.pack(name, _MODE_OWNER, size_field, _MTIME, checksum, _TAIL)
-
-
-class ShardWriter:
-    """Samples of one split written to `<split>-000000.tar`, ... with `shard_size` samples each.
-
-    Members are gathered as a list of buffers and handed to the kernel by one writev per
-    ~100 samples: no copy through a Python-side buffer, few system calls.
-    """
-
-    def __init__(self, directory: Path, split: str, shard_size: int) -> None:
-        self.directory = directory
-        self.split = split
-        self._prefix = split.encode()
-        self.shard_size = shard_size
-        self.shards: list[str] = []
-        self.samples = 0
-        self._fd = -1
-        self._parts: list[bytes] = []
-        self._pending = 0  # bytes in _parts
-        self._size = 0  # bytes of the current shard, pending ones included
-
-    def write(self, row: int, label: int, jpeg: bytes) -> None:
-        if self.samples % self.shard_size == 0:
-            self._open_next()
-        key = b"%s_%09d" % (self._prefix, row)
-        cls, idx = b"%d" % label, b"%d" % row  # a few digits: one block each
-        padding = ZEROS[: -len(jpeg) % TAR_BLOCK]
-        # Members in sorted extension order, as webdataset's own TarWriter writes them.
-        self._parts += (
-            tar_header(key + b".cls", len(cls)),
-            cls,
-            ZEROS[len(cls) :],
-            tar_header(key + b".idx", len(idx)),
-            idx,
-            ZEROS[len(idx) :],
-            tar_header(key + b".jpg", len(jpeg)),
-            jpeg,
-            padding,
-        )
-        size = 5 * TAR_BLOCK + len(jpeg) + len(padding)
-        self._pending += size
-        self._size += size
-        self.samples += 1
-        if len(self._parts) >= FLUSH_PARTS or self._pending >= FLUSH_BYTES:
-            self._flush()
-
-    def close(self) -> None:
-        if self._fd < 0:
-            return
-        end = 2 * TAR_BLOCK  # two zero blocks end an archive
-        end += -(self._size + end) % TAR_RECORD
-        self._parts.append(bytes(end))
-        self._pending += end
-        self._flush()
-        os.close(self._fd)
-        self._fd = -1
-
-    def __enter__(self) -> ShardWriter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _open_next(self) -> None:
-        self.close()
-        name = f"{self.split}-{len(self.shards):06d}.tar"
-        self._fd = os.open(self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        self._size = 0
-        self.shards.append(name)
-
-    def _flush(self) -> None:
-        written = os.writev(self._fd, self._parts)
-        if written < self._pending:  # short writes are legal: finish with plain writes
-            rest = memoryview(b"".join(self._parts))[written:]
-            while rest:
-                rest = rest[os.write(self._fd, rest) :]
-        self._parts.clear()
-        self._pending = 0
 
 
 # --- preparing images, in worker processes -----------------------------------------------
@@ -244,13 +128,8 @@ def outcomes(
 ) -> Iterator[list[Outcome]]:
     """The outcomes of consecutive batches of records, in record order whatever the workers."""
     batches = (records[start : start + BATCH_SIZE] for start in range(0, len(records), BATCH_SIZE))
-    if pool is not None and (first := next(batches, None)) is not None:
-        probe = prepare_batch(first, image_size, ship_kept=False)
-        yield probe
-        # JPEGs kept as they are (already small): workers would only read and check them
-        # for the writer to read again, ~3x slower than in-process (bench/shard.py).
-        if all(outcome == (None, None) for outcome in probe):
-            pool = None
+    # Even JPEGs kept as they are go to the workers: each is decoded once to check it
+    # (images.check_jpeg_data), which costs ~20-40x the writer's second read of the file.
     if pool is None:
         for batch in batches:
             yield prepare_batch(batch, image_size, ship_kept=True)
@@ -379,16 +258,6 @@ def remap_pairs(pairs: Sequence[Pair], kept: np.ndarray, n_records: int) -> np.n
     return table[(table[:, :2] >= 0).all(axis=1)]
 
 
-def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("numpy", "pillow", "webdataset", "irnoise"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
-
-
 def write_shards(
     index: DatasetIndex,
     out_dir: str | Path,
@@ -418,8 +287,9 @@ def write_shards(
             save_npy(tmp / f"{split}_labels.npy", result.labels)
         write_json(tmp / "classes.json", classes)
         n_pairs = write_pairs(tmp, index, results)
-        manifest = build_manifest(index, image_size, shard_size, results, failures, n_pairs)
-        write_json(tmp / "manifest.json", manifest)
+        splits = {split: split_entry(split, r.shards, r.labels) for split, r in results.items()}
+        manifest = build_manifest(index, image_size, shard_size, splits, failures, n_pairs)
+        write_json(tmp / MANIFEST, manifest)
     warn_empty_classes(classes, results, failures)
     return manifest
 
@@ -430,36 +300,6 @@ def write_pairs(directory: Path, index: DatasetIndex, results: dict[str, SplitRe
     pairs = remap_pairs(index.pairs, results["test"].kept, len(index.splits["test"]))
     save_npy(directory / "pairs.npy", pairs)
     return len(pairs)
-
-
-def build_manifest(
-    index: DatasetIndex,
-    image_size: int,
-    shard_size: int,
-    results: dict[str, SplitResult],
-    failures: list[dict[str, str]],
-    n_pairs: int,
-) -> dict[str, Any]:
-    splits = {
-        split: {
-            "count": len(result.labels),
-            "classes": len(np.unique(result.labels)),
-            "shards": result.shards,
-            "labels": f"{split}_labels.npy",
-        }
-        for split, result in results.items()
-    }
-    return {
-        "source": index.source,
-        "root": str(index.root),
-        "image_size": image_size,
-        "shard_size": shard_size,
-        "splits": splits,
-        "pairs": n_pairs,
-        "skipped": failures,
-        "versions": versions(),
-        "created_by": "irnoise",
-    }
 
 
 def warn_empty_classes(

@@ -1,3 +1,7 @@
-"""Evaluation: embedding a clean split with a trained model (`embed`), exact kNN
-through faiss (`knn`), the metric definitions (`metrics`) and which splits and metrics
-each task reports (`tasks`)."""
+"""Evaluating one run: a trained model and a clean split in, metrics out.
+
+`embed` embeds a split with the model; `knn` finds exact nearest neighbours through
+faiss; `metrics` holds the metric definitions (docs/design.md, "Metrics"); `tasks`
+decides which splits and metrics each task (retrieval, classification, verification)
+reports.
+"""

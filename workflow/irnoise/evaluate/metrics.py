@@ -1,4 +1,4 @@
-"""Evaluation metrics, exactly as DESIGN.md ("Metrics") defines them.
+"""Evaluation metrics, exactly as docs/design.md ("Metrics") defines them.
 
 - Retrieval (`retrieval_metrics`, `recall_at_k`): R@k and MAP@R over cosine similarity,
   leave-one-out (the query excluded by index) when no gallery is given. Queries with no

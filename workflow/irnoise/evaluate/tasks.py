@@ -1,6 +1,6 @@
 """From embeddings (and class logits) of an evaluation set to its named metrics and counts.
 
-The task decides the protocol (DESIGN.md, "Metrics"):
+The task decides the protocol (docs/design.md, "Metrics"):
 
 - retrieval: the `test` split against itself, leave-one-out (SOP, CUB, Cars, synthetic),
   or the `query` split against the `gallery` split (In-Shop): R@1, R@2, R@4, R@8, MAP@R;
@@ -21,11 +21,11 @@ import numpy as np
 from irnoise.errors import UserError
 from irnoise.evaluate import metrics
 from irnoise.evaluate.knn import normalized
+from irnoise.layout import TASKS
 
-TASKS = ("retrieval", "classification", "verification")
 RETRIEVAL_KS = (1, 2, 4, 8)
 VERIFICATION_FPR = 1e-3
-TPR_NAME = "TPR@FPR=1e-3"  # the metric name in CONTRACT.md, for VERIFICATION_FPR
+TPR_NAME = "TPR@FPR=1e-3"  # the metric name (docs/design.md, "Metrics"), for VERIFICATION_FPR
 
 Metrics = dict[str, float]
 Counts = dict[str, int]

@@ -2,8 +2,7 @@
 
 One row per run and metric, with the columns `COLUMNS`. Tables and figures start from
 this table, so that each of them averages seeds and computes relative drops the same way.
-Also the parsers of the workflow's path patterns, for inputs (history.csv, label stats)
-whose run identity is only in their path.
+Each metrics.json names its run; nothing here is read from a path.
 """
 
 from __future__ import annotations
@@ -11,14 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from irnoise.atomic import atomic_path
 from irnoise.errors import UserError
+from irnoise.layout import CLEAN_SCHEME, level_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,64 +25,6 @@ COLUMNS = ["experiment", "train", "eval", "task", "scheme", "level", "seed", "me
 RUN_KEYS = ("experiment", "train", "eval", "task", "scheme", "level", "seed")
 # A condition is a point of the grid; its seeds are averaged.
 CONDITION = ["experiment", "train", "eval", "task", "scheme", "level", "metric"]
-CLEAN_SCHEME = "clean"
-
-RUN_PATH = re.compile(
-    r"(?:^|/)runs/(?P<experiment>[^/]+)/(?P<scheme>[^/]+)/(?P<level>[^/]+)/seed(?P<seed>\d+)/[^/]+$"
-)
-LABELS_PATH = re.compile(
-    r"(?:^|/)labels/(?P<dataset>[^/]+)/(?P<scheme>[^/]+)/(?P<level>[^/]+)/seed(?P<seed>\d+)\.\w+$"
-)
-
-
-@dataclass(frozen=True)
-class RunPath:
-    """Who a file under results/runs/<experiment>/<scheme>/<level>/seed<seed>/ belongs to."""
-
-    experiment: str
-    scheme: str
-    level: float
-    seed: int
-
-
-@dataclass(frozen=True)
-class LabelsPath:
-    """Who a file data/labels/<dataset>/<scheme>/<level>/seed<seed>.<ext> belongs to."""
-
-    dataset: str
-    scheme: str
-    level: float
-    seed: int
-
-
-def level_name(level: float) -> str:
-    """A noise level as it appears in paths and column names: 0.1 -> "0.1"."""
-    return f"{level:g}"
-
-
-def _match(pattern: re.Pattern, path: str | os.PathLike, expected: str) -> dict[str, Any]:
-    match = pattern.search(Path(path).as_posix())
-    if match is None:
-        raise UserError(f"cannot tell which run {path} belongs to: expected a path like {expected}")
-    fields: dict[str, Any] = match.groupdict()
-    try:
-        fields["level"] = float(fields["level"])
-    except ValueError:
-        raise UserError(f"{path}: noise level {fields['level']!r} is not a number") from None
-    fields["seed"] = int(fields["seed"])
-    return fields
-
-
-def parse_run_path(path: str | os.PathLike) -> RunPath:
-    """The run identity encoded in a path under results/runs/ (history.csv, metrics.json)."""
-    expected = "results/runs/<experiment>/<scheme>/<level>/seed<seed>/history.csv"
-    return RunPath(**_match(RUN_PATH, path, expected))
-
-
-def parse_labels_path(path: str | os.PathLike) -> LabelsPath:
-    """The identity of a noisy label file or its stats file, from its path."""
-    expected = "data/labels/<dataset>/<scheme>/<level>/seed<seed>.json"
-    return LabelsPath(**_match(LABELS_PATH, path, expected))
 
 
 def read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:

@@ -6,9 +6,10 @@ label other than its own) and the achieved noise rate (percentage of flipped sam
 as means over seeds, with the sample standard deviation when there are several seeds.
 
 Datasets come from two places: the stats files `irnoise noise` wrote for each configured
-train dataset (`data/labels/<dataset>/<scheme>/<level>/seed<seed>.json`, the dataset
-name taken from that path), and the real datasets' class-size histograms embedded in
-`irnoise.data.reference_histograms`, noised here with the same `corrupt_labels`.
+train dataset (`data/labels/<dataset>/<scheme>/<level>/seed<seed>.json`, which name their
+dataset, scheme, level and seed), and the real datasets' class-size histograms shipped
+with the package (`irnoise.data.reference_class_sizes`), noised here with the same
+`corrupt_labels`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from irnoise.errors import UserError
-from irnoise.report.collect import level_name
+from irnoise.layout import level_name
 
 CONFIGURED, REFERENCE = "train", "reference"
 
@@ -43,34 +44,29 @@ class Record:
 
 
 def load_stats(paths: Iterable[str | Path]) -> list[Record]:
-    """Records of stats files at data/labels/<dataset>/<scheme>/<level>/seed<seed>.json."""
+    """Records of the stats files `irnoise noise` writes beside each noisy label file."""
     return [_record_of(Path(path)) for path in paths]
 
 
 def _record_of(path: Path) -> Record:
     try:
         stats = json.loads(path.read_text())
-        scheme, level, seed = stats["scheme"], float(stats["level"]), int(stats["seed"])
+        dataset, scheme = str(stats["dataset"]), str(stats["scheme"])
+        level, seed = float(stats["level"]), int(stats["seed"])
         figures = (stats["n_samples"], stats["n_classes"], stats["corrupted_classes_pct"])
         noise_rate = stats["noise_rate"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(
             f"cannot read noise stats {path} ({error!r}): rerun `irnoise noise` for it"
         ) from error
-    expected = Path(scheme, level_name(level), f"seed{seed}.json")
-    if Path(*path.parts[-3:]) != expected or len(path.parts) < 4:
-        raise UserError(
-            f"stats file {path} is not at <labels>/<dataset>/{expected}: the dataset name "
-            f"comes from that path, so keep the layout `irnoise noise` outputs use"
-        )
-    return Record(path.parts[-4], CONFIGURED, scheme, level, seed, *figures, 100.0 * noise_rate)
+    return Record(dataset, CONFIGURED, scheme, level, seed, *figures, 100.0 * noise_rate)
 
 
 def reference_records(
     names: Sequence[str], schemes: Sequence[str], levels: Sequence[float], seeds: Sequence[int]
 ) -> list[Record]:
     """Records of the embedded class-size histograms, noised for every grid point."""
-    from irnoise.data.reference_histograms import REFERENCE_HISTOGRAMS, labels_from_histogram
+    from irnoise.data.reference_class_sizes import REFERENCE_HISTOGRAMS, labels_from_histogram
     from irnoise.noise import corrupt_with_stats
 
     unknown = sorted(set(names) - set(REFERENCE_HISTOGRAMS))

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from irnoise.data.loader import Batch, split_count, train_loader
+from irnoise.data.loader import Batch, train_loader
+from irnoise.data.manifest import split_count
 from irnoise.errors import UserError
 from irnoise.train import checkpoint
 from irnoise.train.losses import ClassPredictions, build_loss, has_class_head

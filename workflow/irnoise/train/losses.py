@@ -2,9 +2,10 @@
 
 `build_loss(config, num_classes)` makes `config["loss"]` with `config["loss_params"]`,
 filling in the class count and embedding size that classification-style losses
-(ArcFace, Normalized Softmax, CosFace, ProxyAnchor, ...) need. Those losses own a
-class weight matrix that is trained with the network; `class_logits` turns it into
-a classifier (cosine logits), used for training accuracy and for ImageNet top-1.
+(ArcFace, Normalized Softmax, CosFace, ProxyAnchor, ...) need. Those losses own class
+weights trained with the network; `class_logits` asks the loss itself for its class
+scores (pytorch-metric-learning's `get_cosine`, or `get_logits`), which makes it a
+classifier, used for training accuracy and for ImageNet top-1.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ import torch
 from torch import nn
 
 from irnoise.errors import UserError
-
-# Attribute holding the class weights, and whether it is stored (embedding, classes).
-WEIGHT_ATTRIBUTES = {"W": True, "weight": True, "fc": True, "proxies": False}
 
 
 def loss_classes() -> dict[str, type]:
@@ -74,40 +72,36 @@ def build_loss(config: dict[str, Any], num_classes: int) -> nn.Module:
         ) from error
 
 
-def class_weights(loss: nn.Module) -> torch.Tensor | None:
-    """The loss's class weight matrix as (class centres, embedding_size), if it has one."""
-    for attribute, transposed in WEIGHT_ATTRIBUTES.items():
-        weights = getattr(loss, attribute, None)
-        if isinstance(weights, torch.Tensor) and weights.dim() == 2:
-            return weights.t() if transposed else weights
-    return None
-
-
 def has_class_head(loss: nn.Module) -> bool:
-    return class_weights(loss) is not None
-
-
-def centres_per_class(loss: nn.Module) -> int:
-    return getattr(loss, "sub_centers", None) or getattr(loss, "centers_per_class", None) or 1
+    """Whether the loss scores classes: its own cosine helper, or logits from a similarity."""
+    if callable(getattr(loss, "get_cosine", None)):
+        return True
+    distance = getattr(loss, "distance", None)
+    return callable(getattr(loss, "get_logits", None)) and getattr(distance, "is_inverted", False)
 
 
 def class_logits(loss: nn.Module, embeddings: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity of each embedding to each class, (N, num_classes).
+    """Each embedding's similarity to each class, (N, num_classes), as the loss computes it.
 
-    Losses with several centres per class (SubCenterArcFace, SoftTriple) store them
-    class-major; a class scores its best centre, as those losses do.
+    The large-margin family (ArcFace, CosFace, SubCenterArcFace, ...) gives its cosines
+    before margin and scale (`get_cosine`; a class with several centres scores its best).
+    Other class-weight losses give `get_logits` through their similarity: cosines for
+    ProxyAnchor, cosines over the temperature for Normalized Softmax (multiplied back
+    here, so that every head gives cosines), SoftTriple's soft-max over its centres.
     """
-    weights = class_weights(loss)
-    if weights is None:
+    from pytorch_metric_learning.losses import NormalizedSoftmaxLoss
+
+    if not has_class_head(loss):
         raise UserError(
             f"loss {type(loss).__name__} has no class weight matrix, so it gives no classifier: "
             "use a classification-style loss (ArcFaceLoss, NormalizedSoftmaxLoss, CosFaceLoss, "
             "...) for the classification task"
         )
-    embeddings = nn.functional.normalize(embeddings.float(), dim=1)
-    weights = nn.functional.normalize(weights.float(), dim=1)
-    cosine = embeddings @ weights.t()
-    return cosine.view(len(cosine), -1, centres_per_class(loss)).amax(dim=2)
+    embeddings = embeddings.float()
+    if callable(getattr(loss, "get_cosine", None)):
+        return loss.get_cosine(embeddings)
+    logits = loss.get_logits(embeddings)
+    return logits * loss.temperature if isinstance(loss, NormalizedSoftmaxLoss) else logits
 
 
 class ClassPredictions:
@@ -115,9 +109,10 @@ class ClassPredictions:
 
     pytorch-metric-learning's classification losses compare the embeddings with their
     class weights through their `distance` module (a similarity for ArcFace, CosFace,
-    Normalized Softmax, ProxyAnchor, ...); a forward hook keeps that (N, centres) matrix,
-    whose argmax is the cosine classifier's. Without it (no hook, another shape), the
-    predictions come from `class_logits`. Use as a context manager: the hook lives inside.
+    Normalized Softmax, ProxyAnchor, ...); a forward hook keeps that matrix, whose argmax
+    is the classifier's when it has one column per class. Otherwise (several centres per
+    class, no hook) the predictions come from `class_logits`. Use as a context manager:
+    the hook lives inside.
     """
 
     def __init__(self, loss: nn.Module) -> None:
@@ -141,7 +136,7 @@ class ClassPredictions:
     def __call__(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Predicted class of each embedding of the loss's last forward pass."""
         scores, self.scores = self.scores, None
-        weights = class_weights(self.loss)
-        if scores is None or weights is None or scores.shape != (len(embeddings), len(weights)):
-            return class_logits(self.loss, embeddings).argmax(dim=1)
-        return scores.view(len(scores), -1, centres_per_class(self.loss)).amax(dim=2).argmax(dim=1)
+        classes = getattr(self.loss, "num_classes", None)
+        if scores is not None and scores.shape == (len(embeddings), classes):
+            return scores.argmax(dim=1)
+        return class_logits(self.loss, embeddings).argmax(dim=1)

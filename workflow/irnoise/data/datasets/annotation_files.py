@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from irnoise.data.datasets.base import Record
 from irnoise.errors import UserError
 
 # How many offending items an error message lists before it summarises the rest.
@@ -87,9 +86,13 @@ def duplicates(keys: Iterable[str]) -> list[str]:
     return [key for key, count in Counter(keys).items() if count > 1]
 
 
-def check_unique_keys(split: str, records: list[Record], where: Path) -> None:
-    """Refuse a split in which one image appears twice: its row would be counted twice."""
-    repeated = duplicates(record.key for record in records)
+def check_unique_keys(split: str, keys: Iterable[str], where: Path) -> None:
+    """Refuse a split in which one image appears twice: its row would be counted twice.
+
+    Takes the keys, not the records: these helpers read text files and know nothing of
+    the index types (base.Record reads RecordIO, whose reader uses these helpers).
+    """
+    repeated = duplicates(keys)
     if repeated:
         raise UserError(
             f"duplicate keys in split {split!r} of {where}: {listing(repeated)}; "

@@ -58,5 +58,5 @@ def load(root: Path, options: dict[str, Any]) -> DatasetIndex:
             split = "train" if label <= LAST_TRAIN_CLASS else "test"
             splits[split].append(Record(key=key, path=root / key, label=str(label)))
     for split, records in splits.items():
-        annotation_files.check_unique_keys(split, records, root)
+        annotation_files.check_unique_keys(split, (r.key for r in records), root)
     return DatasetIndex(source="cars", root=root, splits=splits)

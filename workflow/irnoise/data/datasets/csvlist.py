@@ -89,6 +89,6 @@ def load(root: Path, options: dict[str, Any]) -> DatasetIndex:
     if not splits:
         raise UserError(f"{path} lists no images.\nExpected layout:\n{LAYOUT}")
     for split, records in splits.items():
-        annotation_files.check_unique_keys(split, records, path)
+        annotation_files.check_unique_keys(split, (r.key for r in records), path)
     ordered = {split: splits[split] for split in SPLITS if split in splits}
     return DatasetIndex(source="csv", root=root, splits=ordered)

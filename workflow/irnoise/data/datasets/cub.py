@@ -67,5 +67,5 @@ def load(root: Path, options: dict[str, Any]) -> DatasetIndex:
         key = f"images/{image}"
         splits[split].append(Record(key=key, path=root / key, label=str(label)))
     for split, records in splits.items():
-        annotation_files.check_unique_keys(split, records, root / IMAGES)
+        annotation_files.check_unique_keys(split, (r.key for r in records), root / IMAGES)
     return DatasetIndex(source="cub", root=root, splits=splits)

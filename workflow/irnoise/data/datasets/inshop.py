@@ -57,5 +57,5 @@ def load(root: Path, options: dict[str, Any]) -> DatasetIndex:
             "restore the original file or correct the count"
         )
     for split, records in splits.items():
-        annotation_files.check_unique_keys(split, records, path)
+        annotation_files.check_unique_keys(split, (r.key for r in records), path)
     return DatasetIndex(source="inshop", root=root, splits=splits)

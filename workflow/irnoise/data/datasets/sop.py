@@ -45,5 +45,5 @@ def load(root: Path, options: dict[str, Any]) -> DatasetIndex:
     splits = {}
     for split, name in FILES.items():
         splits[split] = read_split(root, root / name)
-        annotation_files.check_unique_keys(split, splits[split], root / name)
+        annotation_files.check_unique_keys(split, (r.key for r in splits[split]), root / name)
     return DatasetIndex(source="sop", root=root, splits=splits)

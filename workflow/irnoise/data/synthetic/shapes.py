@@ -2,7 +2,7 @@
 
 Each shape imitates a real dataset. Its number of classes is `scale` times the real
 one; its class sizes are drawn from the real dataset's class-size histogram
-(`irnoise.data.reference_histograms`) by stratified sampling: class i takes the size at a random
+(`irnoise.data.reference_class_sizes`) by stratified sampling: class i takes the size at a random
 position inside the i-th of K equal slices of the real sizes, sorted. Unlike i.i.d.
 draws this keeps the histogram's shape (its long tail included) even at a few dozen
 classes, while staying random.
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from irnoise.data.reference_histograms import REFERENCE_HISTOGRAMS, class_sizes
+from irnoise.data.reference_class_sizes import REFERENCE_HISTOGRAMS, class_sizes
 from irnoise.data.synthetic.pairs import MATCHED_PAIRS, grow_for_pairs
 
 FACES_SIZE_FACTOR = 2

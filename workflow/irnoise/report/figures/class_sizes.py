@@ -57,7 +57,7 @@ def _datasets(args: argparse.Namespace) -> list[tuple[str, Any]]:
     """(name, train labels) of every shard directory, then every reference histogram."""
     import numpy as np
 
-    from irnoise.data.reference_histograms import REFERENCE_HISTOGRAMS, labels_from_histogram
+    from irnoise.data.reference_class_sizes import REFERENCE_HISTOGRAMS, labels_from_histogram
     from irnoise.errors import UserError
 
     names = [name for name in args.names.split(",") if name] or [

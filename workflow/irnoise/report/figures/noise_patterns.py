@@ -76,24 +76,24 @@ def corrupted_classes(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """Mean and std over seeds of corrupted_classes_pct per (dataset, scheme, level)."""
     import pandas as pd
 
-    from irnoise.report.collect import parse_labels_path, read_json
+    from irnoise.report.collect import read_json
 
     rows = []
     for path in paths:
-        label_file = parse_labels_path(path)
         stats = read_json(path, "label stats file")
-        if "corrupted_classes_pct" not in stats:
-            raise UserError(
-                f"label stats file {path} lacks corrupted_classes_pct: rerun `irnoise noise`"
+        try:
+            rows.append(
+                {
+                    "train": str(stats["dataset"]),
+                    "scheme": str(stats["scheme"]),
+                    "level": float(stats["level"]),
+                    "pct": float(stats["corrupted_classes_pct"]),
+                }
             )
-        rows.append(
-            {
-                "train": label_file.dataset,
-                "scheme": label_file.scheme,
-                "level": label_file.level,
-                "pct": float(stats["corrupted_classes_pct"]),
-            }
-        )
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(
+                f"label stats file {path} lacks or mangles {error}: rerun `irnoise noise`"
+            ) from None
     frame = pd.DataFrame(rows, columns=["train", "scheme", "level", "pct"])
     grouped = frame.groupby(["train", "scheme", "level"])["pct"]
     return grouped.agg(pct="mean", pct_std="std").reset_index()

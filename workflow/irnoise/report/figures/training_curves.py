@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from irnoise.errors import UserError
+from irnoise.layout import CLEAN_SCHEME
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMES = ("clean", "uniform")
+SCHEMES = (CLEAN_SCHEME, "uniform")
 REQUIRED = ("epoch", "loss")
 
 
@@ -36,7 +37,7 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
     """One run's history.csv with its identity (from the path) as columns."""
     import pandas as pd
 
-    from irnoise.report.collect import parse_run_path
+    from irnoise.layout import parse_run_path
 
     run = parse_run_path(path)
     try:
@@ -58,7 +59,7 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
 def read_histories(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     import pandas as pd
 
-    from irnoise.report.collect import parse_run_path
+    from irnoise.layout import parse_run_path
 
     if not paths:
         raise UserError("no history.csv files given: pass the runs' results/runs/.../history.csv")

@@ -1,0 +1,118 @@
+"""The package's structure: no import cycles, one definition of each shared constant,
+nothing cited from outside the repository."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from helpers import REPO
+
+PACKAGE = REPO / "workflow" / "irnoise"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """irnoise modules a module imports, at any level (function-local imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in found if name.startswith("irnoise")}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the irnoise modules it imports. An import of an enclosing package is left
+    out: `from irnoise.data.datasets import base` names the package, but Python has
+    initialised it before any of its modules runs, so it adds no dependency."""
+    modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+    return {
+        name: {
+            imported
+            for imported in imports_of(path) & set(modules)
+            if imported != name and not name.startswith(f"{imported}.")
+        }
+        for name, path in modules.items()
+    }
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of the graph as a list of modules, or None (depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for successor in sorted(graph[node]):
+            if state.get(successor) == 1:
+                return [*path[path.index(successor) :], successor]
+            if successor not in state and (cycle := visit(successor)):
+                return cycle
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_cycle_finder_finds_cycles() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycles() -> None:
+    graph = import_graph()
+    assert find_cycle(graph) is None
+    assert graph["irnoise.data.datasets.base"] <= {"irnoise.data.datasets.recordio"}
+    assert "irnoise.data.datasets.base" not in graph["irnoise.data.datasets.annotation_files"]
+
+
+def test_the_tar_block_is_defined_once() -> None:
+    definitions = [
+        path
+        for path in PACKAGE.rglob("*.py")
+        if re.search(r"^TAR_BLOCK\s*=", path.read_text(), re.M)
+    ]
+    assert definitions == [PACKAGE / "data" / "ustar.py"]
+
+
+def test_nothing_cites_documents_outside_the_repository() -> None:
+    outside = re.compile(r"DESIGN\.md|CONTRACT\.md|\bDESIGN's\b|\bCONTRACT\b")
+    files = [*PACKAGE.rglob("*.py"), *(REPO / "tests").rglob("*.py"), *(REPO / "bench").iterdir()]
+    files += [*(REPO / "workflow").rglob("*.smk"), *(REPO / "docs").rglob("*.md")]
+    files += [REPO / "README.md", REPO / "Snakefile"]
+    citing = [
+        str(path.relative_to(REPO))
+        for path in files
+        if path.is_file() and path != Path(__file__) and outside.search(path.read_text())
+    ]
+    assert citing == []
+
+
+def test_documents_cited_in_the_code_exist() -> None:
+    cited = set()
+    for path in [*PACKAGE.rglob("*.py"), *(REPO / "tests").rglob("*.py")]:
+        cited |= set(re.findall(r"\bdocs/[\w/.-]+\.md", path.read_text()))
+    assert cited, "the code cites its design documents"
+    assert [name for name in sorted(cited) if not (REPO / name).is_file()] == []
+
+
+def test_one_post_deploy_script_serves_every_conda_env() -> None:
+    """Snakemake looks for envs/<env>.post-deploy.sh beside each env file."""
+    envs = REPO / "envs"
+    scripts = {(envs / f"{env.stem}.post-deploy.sh").resolve() for env in envs.glob("*.yaml")}
+    assert scripts == {envs / "install-irnoise.sh"}
+    script = (envs / "install-irnoise.sh").read_text()
+    assert "--no-deps" in script and "--editable" in script
