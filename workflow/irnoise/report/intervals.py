@@ -20,6 +20,7 @@ import numpy as np
 
 from irnoise.errors import UserError
 from irnoise.evaluate.per_query import load_per_query
+from irnoise.layout import CLEAN_SCHEME, level_name, parse_run_path
 from irnoise.report.bootstrap import (
     DEFAULT_RESAMPLES,
     Interval,
@@ -28,7 +29,6 @@ from irnoise.report.bootstrap import (
     relative_drop,
     resample_runs,
 )
-from irnoise.report.collect import CLEAN_SCHEME, level_name, parse_run_path
 from irnoise.report.samples import metric_samples
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from irnoise.atomic import write_text
 from irnoise.errors import UserError
-from irnoise.report.collect import CLEAN_SCHEME, level_name, summarize, with_relative_drop
+from irnoise.layout import CLEAN_SCHEME, level_name
+from irnoise.report.collect import summarize, with_relative_drop
 from irnoise.report.intervals import METHOD, Condition, GridResamples
 
 if TYPE_CHECKING:

@@ -111,7 +111,7 @@ def scheme_label(scheme: str) -> str:
 
 def draw_level_panel(axis: Any, drops: pd.DataFrame, metric: str) -> None:
     """Drop against noise level, one line per scheme, starting from the clean run at 0."""
-    from irnoise.report.collect import CLEAN_SCHEME
+    from irnoise.layout import CLEAN_SCHEME
     from irnoise.report.figures import SCHEME_COLORS, SCHEME_MARKERS, percent_axis, plot_series
     from irnoise.report.intervals import drop_error
 
