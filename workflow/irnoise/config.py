@@ -135,6 +135,9 @@ class Evaluation:
                 raise UserError(f"{where} needs {name} as a positive integer, got {value!r}")
         return evaluation
 
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
 
 @dataclass(frozen=True)
 class Experiment:

@@ -59,7 +59,9 @@ def check_data():
 
 
 def used_datasets():
-    return {e.train for e in EXPERIMENTS.values()} | {e.eval for e in EXPERIMENTS.values()}
+    return {e.train for e in EXPERIMENTS.values()} | {
+        e.eval for e in EXPERIMENTS.values()
+    }
 
 
 def train_datasets():
@@ -159,10 +161,8 @@ def training_config(name):
 
 
 def evaluation_config(name):
-    evaluation = EXPERIMENTS[name].evaluation
-    return canonical(
-        {"crop_size": evaluation.crop_size, "eval_batch_size": evaluation.eval_batch_size}
-    )
+    """The experiment's settings of its evaluate jobs, as canonical JSON."""
+    return canonical(EXPERIMENTS[name].evaluation.to_dict())
 
 
 def run_identity(wildcards):

@@ -10,7 +10,9 @@ rule synth:
     benchmark:
         "benchmarks/synth/{dataset}.tsv"
     wildcard_constraints:
-        dataset="|".join(name for name in sorted(DATASETS) if DATASETS[name].is_synthetic)
+        dataset="|".join(
+            name for name in sorted(DATASETS) if DATASETS[name].is_synthetic
+        )
         or "(?!)",
     conda:
         "../../envs/cpu.yaml"
