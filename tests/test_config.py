@@ -146,6 +146,8 @@ def test_a_command_run_by_hand_uses_the_workflows_defaults() -> None:
     assert typed.Training.from_mapping({}).lr_milestones == (9, 14)
     with pytest.raises(UserError, match="--config: unknown key 'epoch': did you mean 'epochs'"):
         typed.Training.from_mapping({"epoch": 3})
+    with pytest.raises(UserError, match="--config: lr_milestones: got 9, expected a value of type"):
+        typed.Training.from_mapping({"lr_milestones": 9})
 
 
 def test_arcface_defaults_only_for_arcface() -> None:

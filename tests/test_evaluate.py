@@ -268,7 +268,7 @@ def test_user_errors_exit_2(model_path, datasets, tmp_path, capsys):
         "needs the split": [*sop, "--task", "classification"],
         "no verification pairs": [*sop, "--task", "verification"],
         "not valid JSON": [*sop, "--task", "retrieval", "--config", "{"],
-        "needs eval_batch_size as a positive integer, got 0": [
+        "--config: eval_batch_size: got 0, expected at least 1": [
             *sop,
             "--task",
             "retrieval",

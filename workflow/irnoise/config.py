@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -109,7 +110,10 @@ class Training:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "--config") -> Training:
-        return _from_mapping(cls, values, where)
+        """From a command's JSON (or a config's experiment): known keys, schema-checked values."""
+        training = _from_mapping(cls, values, where)
+        check_values(values, "experiment", where)
+        return training
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (lists, dicts): the train job's --config, model.pt's config."""
@@ -129,10 +133,7 @@ class Evaluation:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "--config") -> Evaluation:
         evaluation = _from_mapping(cls, values, where)
-        for name in ("crop_size", "eval_batch_size"):
-            value = getattr(evaluation, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UserError(f"{where} needs {name} as a positive integer, got {value!r}")
+        check_values(values, "experiment", where)
         return evaluation
 
     def to_dict(self) -> dict[str, Any]:
@@ -275,24 +276,39 @@ def check_names(config: Mapping[str, Any]) -> None:
                 )
 
 
-def check_schema(config: Mapping[str, Any]) -> None:
-    """The schema's first errors (at most 3) as key path, value and what was expected."""
-    import jsonschema
+@functools.cache
+def schema() -> dict[str, Any]:
     import yaml
 
-    schema = yaml.safe_load(SCHEMA.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def schema_errors(instance: Any, definition: Mapping[str, Any]) -> list[str]:
+    """The first errors (at most 3) as key path, value and what was expected."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(definition)
     errors = sorted(
-        validator.iter_errors(config), key=lambda e: (len(e.path), list(map(str, e.path)))
+        validator.iter_errors(instance), key=lambda e: (len(e.path), list(map(str, e.path)))
     )
-    if errors:
-        lines = [schema_error_message(error) for error in errors[:3]]
-        more = f"\n  (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    lines = [schema_error_message(error) for error in errors[:3]]
+    return lines + ([f"(and {len(errors) - 3} more)"] if len(errors) > 3 else [])
+
+
+def check_schema(config: Mapping[str, Any]) -> None:
+    if lines := schema_errors(config, schema()):
         raise UserError(
             f"the config does not fit {SCHEMA.name} (each key is documented there):\n  "
             + "\n  ".join(lines)
-            + more
         )
+
+
+def check_values(values: Mapping[str, Any], definition: str, where: str) -> None:
+    """`values` against the schema's properties of `definition` (e.g. a command's JSON)."""
+    properties = schema()["$defs"][definition]["properties"]
+    subset = {key: properties[key] for key in values if key in properties}
+    if lines := schema_errors(dict(values), {"type": "object", "properties": subset}):
+        raise UserError(f"{where}: " + "; ".join(lines))
 
 
 def key_path(path: Any) -> str:

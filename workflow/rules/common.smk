@@ -10,9 +10,11 @@ from irnoise.config import canonical, load_study
 from irnoise.errors import UserError
 
 # The config checked once (schema, names, references, losses) and completed with every
-# default, as frozen dataclasses (irnoise.config): rules read it only through them.
+# default, as frozen dataclasses (irnoise.config): rules read it only through them. The
+# loss check imports pytorch-metric-learning (and torch, seconds): the main Snakemake
+# does it, not each cluster job's Snakemake, which parses this file again.
 try:
-    STUDY = load_study(config)
+    STUDY = load_study(config, check_losses=workflow.is_main_process)
 except UserError as error:
     sys.exit(f"irnoise: config error: {error}")
 
@@ -200,4 +202,5 @@ wildcard_constraints:
     level=r"[0-9.e-]+",
 
 
-check_data()
+if workflow.is_main_process:
+    check_data()
