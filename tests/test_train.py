@@ -451,15 +451,16 @@ class RunsCode:
 def test_crafted_model_file_runs_nothing_and_is_named(tmp_path):
     marker, path = tmp_path / "marker", tmp_path / "model.pt"
     torch.save({"state_dict": RunsCode(marker)}, path)
-    with pytest.raises(UserError, match=f"^{path} is not a readable model file .*retrain"):
+    message = f"^{path} is not a readable model file \\(it holds Python objects .* nothing run\\)"
+    with pytest.raises(UserError, match=message + ".*retrain"):
         load_trained(path)
     assert not marker.exists()
 
 
 @pytest.mark.parametrize(
     "content",
-    [b"not a zip archive", b"PK\x03\x04 truncated zip", None],
-    ids=["garbage", "truncated", "a tensor"],
+    [b"not a zip archive", b"junk", b"PK\x03\x04 truncated zip", None],
+    ids=["garbage", "four bytes", "truncated", "a tensor"],
 )
 def test_malformed_model_file_is_a_clear_error(tmp_path, content):
     path = tmp_path / "model.pt"

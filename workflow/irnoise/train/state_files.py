@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,21 @@ def save(path: str | Path, payload: dict[str, Any]) -> None:
     write_bytes(path, buffer.getvalue())
 
 
+def reason(error: Exception) -> str:
+    """Why torch.load failed, in one line (its weights-only refusal runs to many)."""
+    text = str(error)
+    if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in text:
+        return "it holds Python objects besides tensors and plain values: refused, nothing run"
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def load(path: str | Path, what: str, remedy: str) -> dict[str, Any]:
     """The payload of `path`, or a UserError naming the file, what it should be, and `remedy`."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"{path} is not a readable {what} ({reason}): {remedy}") from e
+    except Exception as error:  # any failure to read it (zip, pickle, struct, ...) says the same
+        raise UserError(f"{path} is not a readable {what} ({reason(error)}): {remedy}") from error
     if not isinstance(payload, dict):
         raise UserError(f"{path} is not a {what} (it holds a {type(payload).__name__}): {remedy}")
     return payload
