@@ -262,3 +262,21 @@ def test_yaml_syntax_error_names_file_line_and_column(tmp_path: Path) -> None:
 def test_presets_load(preset: str) -> None:
     study = load_study(read_yaml(REPO / preset), check_losses=False)
     assert study.experiments
+
+
+def test_loss_settings_found_good_are_not_checked_again(tmp_path: Path, monkeypatch) -> None:
+    cache = tmp_path / ".snakemake" / "irnoise" / "checked_losses.json"
+    checked = []
+    check = typed.check_loss
+    monkeypatch.setattr(typed, "check_loss", lambda e: (checked.append(e.name), check(e)))
+    load_study(DEFAULT, loss_cache=cache)
+    assert sorted(checked) == sorted(DEFAULT["experiments"])
+    checked.clear()
+    load_study(DEFAULT, loss_cache=cache)
+    assert checked == []
+    # A changed loss setting is checked (and a bad one is never recorded as good).
+    bad = edited(sop(loss_params={"scael": 30}))
+    for _ in range(2):
+        with pytest.raises(UserError, match="takes no argument 'scael'"):
+            load_study(bad, loss_cache=cache)
+    assert checked == ["sop", "sop"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -253,15 +254,19 @@ class Study:
 # --- loading and checking -------------------------------------------------------------
 
 
-def load_study(config: Mapping[str, Any], check_losses: bool = True) -> Study:
-    """The checked study of a (YAML-parsed) config, or a UserError naming the key at fault."""
+def load_study(
+    config: Mapping[str, Any], check_losses: bool = True, loss_cache: Path | None = None
+) -> Study:
+    """The checked study of a (YAML-parsed) config, or a UserError naming the key at fault.
+
+    `loss_cache`: a file listing the loss settings already found good (see `check_all_losses`).
+    """
     check_names(config)
     check_schema(config)
     study = Study.from_mapping(config)
     check_references(study)
     if check_losses:
-        for experiment in study.experiments.values():
-            check_loss(experiment)
+        check_all_losses(study, loss_cache)
     return study
 
 
@@ -361,6 +366,48 @@ def check_references(study: Study) -> None:
                 f"({', '.join(study.noise.schemes)}) does not run: add it to noise.schemes "
                 "or remove it from the experiment"
             )
+
+
+# Bump when check_loss checks more: settings cached as good are then checked again.
+LOSS_CHECK_VERSION = 1
+
+
+def loss_check_key(experiment: Experiment) -> str:
+    """What check_loss's verdict depends on, hashed (pytorch-metric-learning's version too)."""
+    from importlib.metadata import version
+
+    training = experiment.training
+    settings = {
+        "check": LOSS_CHECK_VERSION,
+        "pytorch-metric-learning": version("pytorch-metric-learning"),
+        "loss": training.loss,
+        "loss_params": _plain(training.loss_params),
+        "embedding_size": training.embedding_size,
+        "task": experiment.task,
+    }
+    return hashlib.sha256(canonical(settings).encode()).hexdigest()
+
+
+def check_all_losses(study: Study, cache: Path | None = None) -> None:
+    """check_loss for every experiment, except settings `cache` lists as already good.
+
+    The check imports pytorch-metric-learning and torch (seconds); with the cache, only a
+    dry-run after a loss setting changed pays for it. Only good settings are recorded.
+    """
+    import contextlib
+
+    known: set[str] = set()
+    if cache is not None and cache.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            known = set(json.loads(cache.read_text()))
+    keys = {name: loss_check_key(e) for name, e in study.experiments.items()}
+    unchecked = [e for name, e in study.experiments.items() if keys[name] not in known]
+    for experiment in unchecked:
+        check_loss(experiment)
+    if unchecked and cache is not None:
+        from irnoise.atomic import write_json
+
+        write_json(cache, sorted(known | set(keys.values())))
 
 
 def check_loss(experiment: Experiment) -> None:

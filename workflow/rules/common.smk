@@ -12,9 +12,14 @@ from irnoise.errors import UserError
 # The config checked once (schema, names, references, losses) and completed with every
 # default, as frozen dataclasses (irnoise.config): rules read it only through them. The
 # loss check imports pytorch-metric-learning (and torch, seconds): the main Snakemake
-# does it, not each cluster job's Snakemake, which parses this file again.
+# does it, not each cluster job's Snakemake, which parses this file again, and settings
+# found good are remembered, so that only a dry-run after a loss change pays for it.
 try:
-    STUDY = load_study(config, check_losses=workflow.is_main_process)
+    STUDY = load_study(
+        config,
+        check_losses=workflow.is_main_process,
+        loss_cache=Path(".snakemake/irnoise/checked_losses.json"),
+    )
 except UserError as error:
     sys.exit(f"irnoise: config error: {error}")
 
