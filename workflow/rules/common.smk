@@ -76,7 +76,8 @@ def train_datasets():
 
 
 def experiment_schemes(name):
-    schemes = EXPERIMENTS[name].schemes or NOISE.schemes
+    schemes = EXPERIMENTS[name].schemes
+    schemes = NOISE.schemes if schemes is None else schemes  # [] runs the clean run only
     return [scheme for scheme in NOISE.schemes if scheme in schemes]
 
 
