@@ -77,7 +77,9 @@ def train_datasets():
 
 def experiment_schemes(name):
     schemes = EXPERIMENTS[name].schemes
-    schemes = NOISE.schemes if schemes is None else schemes  # [] runs the clean run only
+    schemes = (
+        NOISE.schemes if schemes is None else schemes
+    )  # [] runs the clean run only
     return [scheme for scheme in NOISE.schemes if scheme in schemes]
 
 
