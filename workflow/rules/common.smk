@@ -76,10 +76,9 @@ def train_datasets():
 
 
 def experiment_schemes(name):
+    # None: every scheme of the grid; [] runs the clean run only.
     schemes = EXPERIMENTS[name].schemes
-    schemes = (
-        NOISE.schemes if schemes is None else schemes
-    )  # [] runs the clean run only
+    schemes = NOISE.schemes if schemes is None else schemes
     return [scheme for scheme in NOISE.schemes if scheme in schemes]
 
 
