@@ -6,16 +6,25 @@
 #
 # The layout follows the snakemake-workflows standard: this file holds the config,
 # the includes and the default target; helpers and validation live in common.smk.
+import sys
+
 from snakemake.utils import min_version
 
 min_version("8.20")
 
 
-# A preset given with --configfile replaces the default config as a whole, rather
-# than being merged into it key by key.
-if not workflow.config_settings.configfiles:
+from irnoise.config import read_yaml
+from irnoise.errors import UserError
 
-    configfile: "config.yaml"
+# A preset given with --configfile replaces the default config as a whole, rather
+# than being merged into it key by key. Read by irnoise rather than `configfile:`, so
+# that a YAML error names the file, line and column (Snakemake parses --configfile
+# files itself, before this file runs, and names neither).
+if not workflow.config_settings.configfiles:
+    try:
+        config.update(read_yaml("config.yaml"))
+    except UserError as error:
+        sys.exit(f"irnoise: config error: {error}")
 
 
 report: "workflow/report/workflow.rst"

@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -60,6 +60,7 @@ import numpy as np
 import torch
 import yaml
 
+from irnoise.config import Training
 from irnoise.data import loader
 from irnoise.data.datasets.base import DatasetIndex, Record
 from irnoise.data.sharding import write_shards
@@ -380,14 +381,16 @@ def check_smoke(sizes: Sizes, cuda: bool, scratch: Path, reference: Path | None)
 # -- 2. the training step ---------------------------------------------------------------
 
 
-def train_config(sizes: Sizes) -> dict[str, Any]:
-    return {
-        "backbone": sizes.backbone,
-        "embedding_size": 512,
-        "loss": "ArcFaceLoss",
-        "loss_params": {"scale": 64, "margin": 28.6},
-        "lr": 0.01,
-    }
+def train_config(sizes: Sizes) -> Training:
+    return Training.from_mapping(
+        {
+            "backbone": sizes.backbone,
+            "embedding_size": 512,
+            "loss": "ArcFaceLoss",
+            "loss_params": {"scale": 64, "margin": 28.6},
+            "lr": 0.01,
+        }
+    )
 
 
 def device_batches(sizes: Sizes, device: torch.device) -> list[tuple[torch.Tensor, ...]]:
@@ -439,7 +442,9 @@ def irnoise_step_loop(sizes: Sizes, device: torch.device, compiled: bool) -> Cal
     model, loss, optimizer = setup_training(sizes, device)
     runtime = Runtime(device)
     if runtime.cuda:
-        trainee = wrap_for_training(model, loss, {"compile": compiled}, runtime)
+        trainee = wrap_for_training(
+            model, loss, replace(train_config(sizes), compile=compiled), runtime
+        )
     else:  # wrap_for_training compiles on CUDA only: the self-test's stand-in
         network = torch.compile(model, backend=sizes.compile_backend) if compiled else model
         trainee = Trainee(network, loss)

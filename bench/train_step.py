@@ -23,6 +23,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
+from irnoise.config import Training
 from irnoise.train.loop import Runtime, Trainee, make_optimizer, run_epoch
 from irnoise.train.losses import build_loss
 from irnoise.train.models import build_model
@@ -39,13 +40,15 @@ def make_batches(args: argparse.Namespace) -> list[tuple[torch.Tensor, ...]]:
     return batches
 
 
-def setup(config: dict, classes: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.SGD]:
+def setup(
+    config: Training, classes: int
+) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.SGD]:
     torch.manual_seed(0)
     model, loss = build_model(config), build_loss(config, classes)
     return model, loss, make_optimizer(model, loss, config)
 
 
-def bare_loop(config: dict, classes: int, batches: list) -> float:
+def bare_loop(config: Training, classes: int, batches: list) -> float:
     """The loop a PyTorch user writes by hand: seconds for all batches."""
     model, loss_fn, optimizer = setup(config, classes)
     model.train()
@@ -58,7 +61,7 @@ def bare_loop(config: dict, classes: int, batches: list) -> float:
     return time.perf_counter() - started
 
 
-def irnoise_loop(config: dict, classes: int, batches: list) -> float:
+def irnoise_loop(config: Training, classes: int, batches: list) -> float:
     model, loss, optimizer = setup(config, classes)
     trainee = Trainee(model, loss).train()
     clean = torch.randint(0, classes, (len(batches) * len(batches[0][0]),))
@@ -80,8 +83,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = {"backbone": args.model, "embedding_size": 512, "loss": args.loss, "lr": 0.01}
-    config["loss_params"] = {"scale": 64, "margin": 28.6} if args.loss == "ArcFaceLoss" else {}
+    # ArcFaceLoss gets the paper's scale and margin from the config's loss defaults.
+    config = Training(backbone=args.model, embedding_size=512, loss=args.loss, lr=0.01)
     batches = make_batches(args)
     bare_loop(config, args.classes, batches[:3])  # warm-up: allocator, oneDNN kernels
     irnoise_loop(config, args.classes, batches[:3])

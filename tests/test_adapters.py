@@ -299,6 +299,28 @@ def test_csv_elsewhere_without_flags(tmp_path: Path) -> None:
     assert index.counts() == {"val": 1}
 
 
+@pytest.mark.parametrize("cell", ["../x.jpg", "a/../../x.jpg", "/etc/hostname"])
+def test_csv_paths_outside_the_root_are_refused(tmp_path: Path, cell: str) -> None:
+    root = tmp_path / "root"
+    build_csv(root, [["a/1.jpg", "1", "train"]], ["path", "label", "split"])
+    write_images(tmp_path, {"x.jpg"})
+    with open(root / "labels.csv", "a") as handle:
+        handle.write(f"{cell},2,train\n")
+    message = rf"labels\.csv line 3: image path '{cell}' lies outside the dataset root {root}"
+    with pytest.raises(UserError, match=message + ".*allow_outside_root: true"):
+        datasets.load("csv", root)
+
+
+def test_csv_paths_outside_the_root_when_the_dataset_allows_it(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    build_csv(root, [["a/../b.jpg", "1", "train"]], ["path", "label", "split"])  # stays under
+    write_images(tmp_path, {"x.jpg"})
+    with open(root / "labels.csv", "a") as handle:
+        handle.write(f"../x.jpg,2,train\n{tmp_path / 'x.jpg'},2,train\n")
+    index = datasets.load("csv", root, {"allow_outside_root": True})
+    assert [r.read_bytes() for r in index.splits["train"][1:]] == [tiny_jpeg()] * 2
+
+
 # Bad input: each error names the problem and what was expected.
 
 

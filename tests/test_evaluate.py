@@ -121,7 +121,7 @@ def datasets(tmp_path_factory) -> dict[str, Path]:
 
 def reference_embeddings(model_path: Path, shards: Path, split: str) -> np.ndarray:
     """The model's float32 embeddings of `split` in row order, computed plainly."""
-    model = torch.load(model_path, weights_only=False)
+    model = torch.load(model_path, weights_only=True)
     net = build_model(model["config"])
     net.load_state_dict(model["state_dict"])
     net.eval()
@@ -265,7 +265,7 @@ def test_retrieval_query_against_gallery(model_path, datasets, tmp_path):
 def test_classification_top1(model_path, datasets, tmp_path):
     shards = datasets["imagenet"]
     result = evaluate(model_path, shards, "classification", tmp_path / "metrics.json")
-    model, loss = torch.load(model_path, weights_only=False), build_loss(CONFIG, TRAIN_CLASSES)
+    model, loss = torch.load(model_path, weights_only=True), build_loss(CONFIG, TRAIN_CLASSES)
     loss.load_state_dict(model["loss_state_dict"])
     embeddings = torch.from_numpy(reference_embeddings(model_path, shards, "val"))
     predictions = class_logits(loss, embeddings).argmax(dim=1).numpy()
@@ -295,7 +295,20 @@ def test_user_errors_exit_2(model_path, datasets, tmp_path, capsys):
         "needs the split": [*sop, "--task", "classification"],
         "no verification pairs": [*sop, "--task", "verification"],
         "not valid JSON": [*sop, "--task", "retrieval", "--config", "{"],
-        "eval_batch_size": [*sop, "--task", "retrieval", "--config", '{"crop_size": 24}'],
+        "--config: eval_batch_size: got 0, expected at least 1": [
+            *sop,
+            "--task",
+            "retrieval",
+            "--config",
+            '{"eval_batch_size": 0}',
+        ],
+        "unknown key 'batch_size': did you mean 'eval_batch_size'?": [
+            *sop,
+            "--task",
+            "retrieval",
+            "--config",
+            '{"batch_size": 8}',
+        ],
     }
     for message, extra in cases.items():
         config = [] if "--config" in extra else ["--config", EVAL_CONFIG]
@@ -313,7 +326,7 @@ def test_diverged_model_and_mismatched_shards_are_user_errors(
     out = tmp_path / "metrics.json"
     argv = ["evaluate", "--task", "retrieval", "--config", EVAL_CONFIG, "--run", "{}"]
     argv += ["--out", str(out)]
-    payload = torch.load(model_path, weights_only=False)
+    payload = torch.load(model_path, weights_only=True)
     payload["state_dict"]["embedding.weight"].fill_(float("nan"))
     torch.save(payload, tmp_path / "nan.pt")
     nan_model = ["--model", str(tmp_path / "nan.pt"), "--shards", str(datasets["sop"])]

@@ -1,13 +1,16 @@
 """Fault tolerance with real processes: Snakemake killed (SIGKILL, whole process group) in the
 middle of a training resumes it from its last checkpoint, a failed job leaves nothing that
-looks complete, and a second Snakemake on the same folder is refused by the lock."""
+looks complete, a second Snakemake on the same folder is refused by the lock, a training
+ends when its Snakemake alone is killed, and a second training of a run is refused."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -70,15 +73,17 @@ def wait_for_checkpoint(workdir: Path, snakemake: subprocess.Popen, epoch: int) 
 
 
 def checkpoint_epoch(workdir: Path) -> int:
-    state = torch.load(workdir / RUN / "checkpoint.pt", map_location="cpu", weights_only=False)
+    state = torch.load(workdir / RUN / "checkpoint.pt", map_location="cpu", weights_only=True)
     return int(state["epoch"])
 
 
 def assert_nothing_looks_complete(run_dir: Path) -> None:
-    """Only the checkpoint, and perhaps hidden temporaries of an interrupted atomic write."""
+    """Only the checkpoint, the run's lock file, and perhaps hidden temporaries of an
+    interrupted atomic write."""
     visible = {p.name for p in run_dir.iterdir() if not p.name.startswith(".")}
     assert visible <= {"checkpoint.pt"}, visible
-    assert all(p.name.endswith(".tmp") for p in run_dir.glob(".*")), list(run_dir.glob(".*"))
+    hidden = [p.name for p in run_dir.glob(".*") if p.name != ".train.lock"]
+    assert all(name.endswith(".tmp") for name in hidden), hidden
 
 
 def history_epochs(workdir: Path) -> list[int]:
@@ -116,17 +121,22 @@ def test_killed_snakemake_resumes_training_from_its_checkpoint(workdir: Path) ->
     assert history_epochs(workdir) == list(range(1, EPOCHS + 1))
 
 
+def training_processes(snakemake: subprocess.Popen) -> list[psutil.Process]:
+    trainings = [
+        process
+        for process in psutil.Process(snakemake.pid).children(recursive=True)
+        if "train" in process.cmdline() and "irnoise" in " ".join(process.cmdline())
+    ]
+    assert trainings, "no irnoise train process found"
+    return trainings
+
+
 def test_failed_job_leaves_no_output_that_looks_complete(workdir: Path) -> None:
     snakemake = start(workdir)
     try:
         wait_for_checkpoint(workdir, snakemake, epoch=2)
         # The training process dies (OOM killer, node failure): the job fails.
-        trainings = [
-            process
-            for process in psutil.Process(snakemake.pid).children(recursive=True)
-            if "train" in process.cmdline() and "irnoise" in " ".join(process.cmdline())
-        ]
-        assert trainings, "no irnoise train process found"
+        trainings = training_processes(snakemake)
         for process in trainings:
             process.kill()
         assert snakemake.wait(timeout=120) != 0
@@ -139,3 +149,41 @@ def test_failed_job_leaves_no_output_that_looks_complete(workdir: Path) -> None:
     # Snakemake released its lock and still plans the job (nothing was taken as done).
     plan = run_snakemake(workdir, *COMMAND, "-n")
     assert f"output: {RUN}/model.pt" in plan.stdout + plan.stderr
+
+
+def test_training_ends_with_its_snakemake_and_refuses_a_second_training(workdir: Path) -> None:
+    snakemake = start(workdir)
+    try:
+        wait_for_checkpoint(workdir, snakemake, epoch=2)
+        trainings = training_processes(snakemake)
+        # A second training of the same run (by hand, or an orphan's rerun) is refused.
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "irnoise.cli",
+                "train",
+                "--shards",
+                "data/shards/synth_sop",
+                "--config",
+                "{}",
+                "--seed",
+                "1",
+                "--out-dir",
+                RUN,
+            ],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+        )
+        assert second.returncode == 2
+        assert f"another `irnoise train` is training {RUN}" in second.stderr
+        # Snakemake alone is killed (not its process group): its training follows it.
+        os.kill(snakemake.pid, signal.SIGKILL)
+        snakemake.wait()
+        _, alive = psutil.wait_procs(trainings, timeout=10)
+        assert not alive, f"training outlived Snakemake: {[p.cmdline() for p in alive]}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(snakemake.pid, signal.SIGKILL)
+        snakemake.wait()

@@ -42,8 +42,10 @@ def shards(tmp_path: Path) -> Path:
     return directory
 
 
-def noise_args(shards: Path, out: Path, scheme: str = "uniform", level: str = "0.1") -> list:
-    flags = ["--scheme", scheme, "--level", level, "--seed", "3", "--out", str(out)]
+def noise_args(
+    shards: Path, out: Path, scheme: str = "uniform", level: str = "0.1", seed: int = 3
+) -> list:
+    flags = ["--scheme", scheme, "--level", level, "--seed", str(seed), "--out", str(out)]
     return ["noise", "--shards", str(shards), *flags]
 
 
@@ -115,6 +117,37 @@ def test_bad_levels_are_user_errors(shards, tmp_path, level, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not list(tmp_path.glob("out.*"))
+
+
+def test_level_rounding_to_no_sample_suggests_a_level_that_works(tmp_path):
+    directory = tmp_path / "five_hundred"
+    directory.mkdir()
+    np.save(directory / "train_labels.npy", np.arange(500, dtype=np.int64) % 10)
+    result = irnoise(*noise_args(directory, tmp_path / "out.npy", "uniform", "0.001"))
+    assert result.returncode == 2
+    assert "level 0.001 of 500 samples rounds to 0 samples" in result.stderr
+    assert "a level of at least 0.002 (one sample in 500)" in result.stderr
+    suggested = irnoise(*noise_args(directory, tmp_path / "out.npy", "uniform", "0.002"))
+    assert suggested.returncode == 0, suggested.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["flipped"] == 1
+
+
+def test_noise_that_changes_no_label_is_an_error_not_a_silent_success(tmp_path):
+    directory = tmp_path / "two"
+    directory.mkdir()
+    np.save(directory / "train_labels.npy", np.array([0, 1], dtype=np.int64))
+    # Two classes of one sample: the shuffle keeps both labels for some seeds.
+    outcomes = {}
+    for seed in range(6):
+        result = irnoise(*noise_args(directory, tmp_path / f"s{seed}.npy", "large", "0.5", seed))
+        outcomes[seed] = result.returncode
+        if result.returncode != 0:
+            assert "large noise at level 0.5 with seed" in result.stderr
+            assert "changed no label of the 2 samples" in result.stderr
+            assert not (tmp_path / f"s{seed}.npy").exists()
+        else:
+            assert np.load(tmp_path / f"s{seed}.npy").tolist() == [1, 0]
+    assert set(outcomes.values()) == {0, 2}, outcomes
 
 
 def test_one_class_is_a_user_error(tmp_path):

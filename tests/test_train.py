@@ -15,6 +15,7 @@ import torch
 
 from irnoise.cli import main
 from irnoise.commands import train as train_command
+from irnoise.config import Training
 from irnoise.data import loader, manifest, ustar
 from irnoise.data.loader import assign_shards, eval_batches, train_loader
 from irnoise.errors import UserError
@@ -257,20 +258,21 @@ def test_lr_is_multiplied_at_the_start_of_milestone_epochs():
 
 def test_optimizer_trains_network_and_loss_each_with_its_lr():
     model, loss = build_model(CONFIG), build_loss(CONFIG, 20)
-    sgd = training.make_optimizer(model, loss, CONFIG | {"loss_lr": 0.5})
+    sgd = training.make_optimizer(model, loss, Training.from_mapping(CONFIG | {"loss_lr": 0.5}))
     assert isinstance(sgd, torch.optim.SGD)
     assert [group["lr"] for group in sgd.param_groups] == [0.05, 0.5]
     assert sgd.param_groups[1]["params"] == [loss.W]
-    adamw = training.make_optimizer(model, loss, CONFIG | {"optimizer": "adamw"})
+    adamw_config = Training.from_mapping(CONFIG | {"optimizer": "adamw"})
+    adamw = training.make_optimizer(model, loss, adamw_config)
     assert isinstance(adamw, torch.optim.AdamW)
-    training.set_lr(adamw, 4, CONFIG)  # epoch 4 is a milestone
+    training.set_lr(adamw, 4, adamw_config)  # epoch 4 is a milestone
     assert [group["lr"] for group in adamw.param_groups] == pytest.approx([0.005, 0.005])
 
 
 def test_loader_workers_come_from_threads_unless_configured():
-    assert training.loader_workers({"workers": None}, threads=3) == 2
-    assert training.loader_workers({}, threads=1) == 0
-    assert training.loader_workers({"workers": 0}, threads=8) == 0
+    assert training.loader_workers(Training(workers=None), threads=3) == 2
+    assert training.loader_workers(Training(), threads=1) == 0
+    assert training.loader_workers(Training(workers=0), threads=8) == 0
 
 
 def test_short_training_run_lowers_the_loss(four_epochs):
@@ -383,10 +385,11 @@ def test_command_writes_model_and_history(shards, clean, tmp_path):
     assert [line.split(",")[0] for line in history[1:]] == ["1", "2"]
     model, loss, payload = load_trained(out / "model.pt", "cpu")
     assert payload["num_classes"] == 20 and payload["epochs_done"] == 2
-    assert payload["config"] == json.loads(config) and payload["seed"] == 0
+    assert payload["config"] == Training.from_mapping(json.loads(config)).to_dict()
+    assert payload["seed"] == 0
     with torch.no_grad():
         assert class_logits(loss, model(torch.randn(3, 3, 24, 24))).shape == (3, 20)
-    assert (out / "checkpoint.pt").is_file()
+    assert not (out / "checkpoint.pt").exists(), "a finished run keeps no checkpoint"
 
 
 def test_command_errors_are_reported_not_raised(shards, tmp_path, capsys):
@@ -398,10 +401,16 @@ def test_command_errors_are_reported_not_raised(shards, tmp_path, capsys):
 
 
 def test_command_runs_in_process_without_cuda():
-    assert train_command.torchrun_processes({"gpus": 0}) == 0
-    assert train_command.torchrun_processes({"gpus": 1}) == 0
+    assert train_command.torchrun_processes(Training(gpus=0)) == 0
+    assert train_command.torchrun_processes(Training(gpus=1)) == 0
     args = argparse.Namespace(
-        shards=Path("s"), labels=None, config="{}", seed=1, out_dir=Path("o"), threads=8
+        shards=Path("s"),
+        labels=None,
+        config="{}",
+        seed=1,
+        out_dir=Path("o"),
+        threads=8,
+        keep_checkpoint=False,
     )
     argv = train_command.torchrun_argv(args, 4)
     assert argv[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", "-m"]
@@ -418,6 +427,7 @@ def test_two_ddp_processes_on_cpu_train_one_model(shards, tmp_path):
         seed=0,
         out_dir=out,
         threads=2,
+        keep_checkpoint=False,
     )
     command = train_command.torchrun_argv(args, 2)
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -427,3 +437,78 @@ def test_two_ddp_processes_on_cpu_train_one_model(shards, tmp_path):
     values = dict(zip(header.split(","), map(float, row.split(",")), strict=True))
     assert values["images_per_s"] * values["seconds"] == pytest.approx(160, rel=1e-3)
     assert load_trained(out / "model.pt")[2]["epochs_done"] == 1
+
+
+# --- model and checkpoint files ----------------------------------------------------------------
+
+
+def train_command_argv(shards: Path, out: Path, *extra: str) -> list[str]:
+    config = json.dumps(CONFIG | {"epochs": 1, "workers": 0})
+    return ["--shards", str(shards), "--config", config, "--out-dir", str(out), *extra]
+
+
+def test_identical_cpu_runs_write_byte_identical_model_files(shards, tmp_path):
+    for name in ("a", "b"):
+        assert run_command(*train_command_argv(shards, tmp_path / name), "--threads", "1") == 0
+    first, second = (tmp_path / name / "model.pt" for name in ("a", "b"))
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_keep_checkpoint_keeps_it(shards, tmp_path):
+    assert run_command(*train_command_argv(shards, tmp_path, "--keep-checkpoint")) == 0
+    assert (tmp_path / "model.pt").is_file() and (tmp_path / "checkpoint.pt").is_file()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # plain data only
+    assert state["epoch"] == 1
+
+
+class RunsCode:
+    """Pickles as a call of os.system: what a crafted model file would hold."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_crafted_model_file_runs_nothing_and_is_named(tmp_path):
+    marker, path = tmp_path / "marker", tmp_path / "model.pt"
+    torch.save({"state_dict": RunsCode(marker)}, path)
+    message = f"^{path} is not a readable model file \\(it holds Python objects .* nothing run\\)"
+    with pytest.raises(UserError, match=message + ".*retrain"):
+        load_trained(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"not a zip archive", b"junk", b"PK\x03\x04 truncated zip", None],
+    ids=["garbage", "four bytes", "truncated", "a tensor"],
+)
+def test_malformed_model_file_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "model.pt"
+    if content is None:
+        torch.save(torch.zeros(3), path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match=f"^{path} is not a .*model file"):
+        load_trained(path)
+
+
+def test_model_file_of_another_shape_is_a_clear_error(shards, tmp_path):
+    assert run_command(*train_command_argv(shards, tmp_path)) == 0
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    payload["config"]["embedding_size"] = 7
+    torch.save(payload, tmp_path / "other.pt")
+    with pytest.raises(UserError, match=r"model file .*other\.pt does not fit its config"):
+        load_trained(tmp_path / "other.pt")
+
+
+def test_crafted_checkpoint_runs_nothing_and_is_ignored(shards, clean, tmp_path):
+    marker = tmp_path / "marker"
+    torch.save({"epoch": RunsCode(marker)}, tmp_path / "checkpoint.pt")
+    with pytest.warns(UserWarning, match="checkpoint.pt is not a readable checkpoint"):
+        result = training.train(shards, clean, CONFIG | {"epochs": 1}, 0, tmp_path)
+    assert not marker.exists() and [row["epoch"] for row in result.history] == [1]

@@ -71,3 +71,8 @@ def save_npy(target: str | os.PathLike, array: Any) -> None:
 
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         np.save(handle, array)
+
+
+def write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)

@@ -274,9 +274,11 @@ def _known_positions(classes: ClassTable, ids: np.ndarray) -> np.ndarray:
 def _reachable_target(n_samples: int, level: float) -> int:
     target = flip_target(n_samples, level)
     if target == 0 and level > 0:
+        # 1/N always gives one sample (T = round(level * N), halves to even).
         raise ValueError(
-            f"level {level} of {n_samples} samples rounds to 0 samples: use level 0 for "
-            f"clean labels, or a level above {0.5 / n_samples:.3g}"
+            f"level {level} of {n_samples} samples rounds to 0 samples "
+            f"(T = round(level x N)): use level 0 for clean labels, or a level of at "
+            f"least {1 / n_samples:.3g} (one sample in {n_samples})"
         )
     return target
 

@@ -1,13 +1,13 @@
-# Helpers shared by the rules: config validation, the experiment grid and the
+# Helpers shared by the rules: the checked config, the experiment grid and the
 # canonical parameters of each job. Rules read the config only through these helpers,
 # as sorted-key JSON limited to what a job needs, so that an edit reruns exactly the
 # jobs it touches and reordering keys reruns nothing.
-import json
+import shlex
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
+from irnoise.config import canonical, load_study
+from irnoise.errors import UserError
 from irnoise.layout import (
     CLEAN_LEVEL,
     CLEAN_SCHEME,
@@ -21,76 +21,47 @@ from irnoise.layout import (
     level_name,
 )
 
-validate(config, schema="../schemas/config.schema.yaml")
+# The config checked once (schema, names, references, losses) and completed with every
+# default, as frozen dataclasses (irnoise.config): rules read it only through them. The
+# loss check imports pytorch-metric-learning (and torch, seconds): the main Snakemake
+# does it, not each cluster job's Snakemake, which parses this file again, and settings
+# found good are remembered, so that only a dry-run after a loss change pays for it.
+try:
+    STUDY = load_study(config)
+    if workflow.is_main_process:
+        from irnoise.train.loss_check import check_losses
 
-DATASETS = config["datasets"]
-EXPERIMENTS = config["experiments"]
-NOISE = config["noise"]
-SEEDS = [str(seed) for seed in config["seeds"]]
+        check_losses(STUDY, Path(".snakemake/irnoise/checked_losses.json"))
+except UserError as error:
+    sys.exit(f"irnoise: config error: {error}")
 
-# Experiment keys that do not change a trained model: evaluation settings and the
-# resources a job asks for.
-NOT_TRAINING_KEYS = {
-    "eval",
-    "task",
-    "eval_batch_size",
-    "schemes",
-    "runtime",
-    "mem_mb",
-    "threads",
-}
-
-
-def canonical(value):
-    """Sorted-key JSON: the form every structured parameter is passed in."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+DATASETS = STUDY.datasets
+EXPERIMENTS = STUDY.experiments
+NOISE = STUDY.noise
+SEEDS = [str(seed) for seed in STUDY.seeds]
+LEVELS = [level_name(level) for level in NOISE.levels]
 
 
-LEVELS = [level_name(level) for level in NOISE["levels"]]
-
-
-def dataset_root(name):
-    return DATASETS[name].get("root", f"data/raw/{name}")
-
-
-def is_synthetic(name):
-    return DATASETS[name]["source"] == "synthetic"
-
-
-def adapter_options(name):
-    """Adapter options of a dataset; a synthetic set is read by its shape's adapter."""
-    options = dict(DATASETS[name]["options"])
-    if is_synthetic(name):
-        options["shape"] = DATASETS[name]["synthetic"]["shape"]
-    return options
-
-
-def check_references():
-    """Every experiment names configured datasets; say which real datasets are missing."""
-    for name, experiment in EXPERIMENTS.items():
-        for role in ("train", "eval"):
-            if experiment[role] not in DATASETS:
-                raise ValueError(
-                    f"config: experiments.{name}.{role} names dataset {experiment[role]!r}, "
-                    f"which is not under datasets: (configured: {sorted(DATASETS)})"
-                )
+def check_data():
+    """Say which real datasets and pretrained weights are missing (a plan is still made)."""
     from irnoise.data.datasets import adapter, missing_files
 
     for name in sorted(used_datasets()):
-        if is_synthetic(name):
+        dataset = DATASETS[name]
+        if dataset.is_synthetic:
             continue
-        source, root = DATASETS[name]["source"], dataset_root(name)
-        missing = missing_files(source, root, adapter_options(name))
+        source, root = dataset.source, dataset.path
+        missing = missing_files(source, root, dataset.adapter_options)
         if missing:
             print(
                 f"irnoise: dataset {name!r} ({source}) is missing from {root}: "
                 f"{', '.join(str(path) for path in missing[:3])}. Put it there, "
                 f"or set datasets.{name}.root. Expected layout:\n"
-                f"{adapter(source, adapter_options(name)).LAYOUT}",
+                f"{adapter(source, dataset.adapter_options).LAYOUT}",
                 file=sys.stderr,
             )
     for name, experiment in EXPERIMENTS.items():
-        weights = experiment["pretrained"]
+        weights = experiment.training.pretrained
         if weights and not Path(weights).is_file():
             print(
                 f"irnoise: experiments.{name}.pretrained: no weights file at {weights}; "
@@ -100,18 +71,20 @@ def check_references():
 
 
 def used_datasets():
-    return {e["train"] for e in EXPERIMENTS.values()} | {
-        e["eval"] for e in EXPERIMENTS.values()
+    return {e.train for e in EXPERIMENTS.values()} | {
+        e.eval for e in EXPERIMENTS.values()
     }
 
 
 def train_datasets():
-    return sorted({experiment["train"] for experiment in EXPERIMENTS.values()})
+    return sorted({experiment.train for experiment in EXPERIMENTS.values()})
 
 
 def experiment_schemes(name):
-    schemes = EXPERIMENTS[name].get("schemes", NOISE["schemes"])
-    return [scheme for scheme in NOISE["schemes"] if scheme in schemes]
+    # None: every scheme of the grid; [] runs the clean run only.
+    schemes = EXPERIMENTS[name].schemes
+    schemes = NOISE.schemes if schemes is None else schemes
+    return [scheme for scheme in NOISE.schemes if scheme in schemes]
 
 
 def runs(experiment, schemes=None):
@@ -137,7 +110,7 @@ def run_files(filename, experiments=None, schemes=None):
 
 
 def experiments_with_task(*tasks):
-    return sorted(name for name, e in EXPERIMENTS.items() if e["task"] in tasks)
+    return sorted(name for name, e in EXPERIMENTS.items() if e.task in tasks)
 
 
 def label_stats_files():
@@ -145,15 +118,15 @@ def label_stats_files():
     return expand(
         f"{LABELS}.json",
         dataset=train_datasets(),
-        scheme=NOISE["schemes"],
+        scheme=NOISE.schemes,
         level=LEVELS,
         seed=SEEDS,
     )
 
 
 def figure_level():
-    level = NOISE["figure_level"]
-    return level_name(max(NOISE["levels"]) if level is None else level)
+    level = NOISE.figure_level
+    return level_name(max(NOISE.levels) if level is None else level)
 
 
 def final_targets():
@@ -176,30 +149,30 @@ def shard_input(wildcards):
     """A synthetic set's generated folder; nothing for a real dataset, so that the plan
     can be made before the data is there (check_datasets names what is missing, and the
     shard job stops with the expected layout)."""
-    name = wildcards.dataset
-    return [dataset_root(name)] if is_synthetic(name) else []
+    dataset = DATASETS[wildcards.dataset]
+    return [dataset.path] if dataset.is_synthetic else []
 
 
 def shard_params(name):
-    keys = ("source", "image_size", "shard_size", "skip_corrupt")
-    params = {key: DATASETS[name][key] for key in keys}
-    return params | {
-        "root": dataset_root(name),
-        "options": canonical(adapter_options(name)),
+    dataset = DATASETS[name]
+    return {
+        "source": dataset.source,
+        "image_size": dataset.image_size,
+        "shard_size": dataset.shard_size,
+        "skip_corrupt": dataset.skip_corrupt,
+        "root": dataset.path,
+        "options": canonical(dataset.adapter_options),
     }
 
 
 def training_config(name):
     """The experiment's settings that change a trained model, as canonical JSON."""
-    experiment = EXPERIMENTS[name]
-    return canonical(
-        {k: v for k, v in experiment.items() if k not in NOT_TRAINING_KEYS}
-    )
+    return canonical(EXPERIMENTS[name].training.to_dict())
 
 
 def evaluation_config(name):
-    experiment = EXPERIMENTS[name]
-    return canonical({k: experiment[k] for k in ("crop_size", "eval_batch_size")})
+    """The experiment's settings of its evaluate jobs, as canonical JSON."""
+    return canonical(EXPERIMENTS[name].evaluation.to_dict())
 
 
 def run_identity(wildcards):
@@ -207,9 +180,9 @@ def run_identity(wildcards):
     return canonical(
         {
             "experiment": wildcards.experiment,
-            "train": experiment["train"],
-            "eval": experiment["eval"],
-            "task": experiment["task"],
+            "train": experiment.train,
+            "eval": experiment.eval,
+            "task": experiment.task,
             "scheme": wildcards.scheme,
             "level": float(wildcards.level),
             "seed": int(wildcards.seed),
@@ -219,16 +192,15 @@ def run_identity(wildcards):
 
 def train_input(wildcards):
     experiment = EXPERIMENTS[wildcards.experiment]
-    inputs = {"shards": SHARDS.format(dataset=experiment["train"])}
+    inputs = {"shards": SHARDS.format(dataset=experiment.train)}
     if wildcards.scheme != CLEAN_SCHEME:
-        inputs["labels"] = (
-            LABELS.format(dataset=experiment["train"], **wildcards) + ".npy"
-        )
+        inputs["labels"] = LABELS.format(dataset=experiment.train, **wildcards) + ".npy"
     return inputs
 
 
 def labels_flag(wildcards, input):
-    return f"--labels {input.labels}" if "labels" in input.keys() else ""
+    """The --labels argument of a noisy run, quoted for the shell; none for a clean run."""
+    return f"--labels {shlex.quote(input.labels)}" if "labels" in input.keys() else ""
 
 
 wildcard_constraints:
@@ -238,4 +210,5 @@ wildcard_constraints:
     level=r"[0-9.e-]+",
 
 
-check_references()
+if workflow.is_main_process:
+    check_data()

@@ -10,7 +10,9 @@ rule synth:
     benchmark:
         "benchmarks/synth/{dataset}.tsv"
     wildcard_constraints:
-        dataset="|".join(name for name in sorted(DATASETS) if is_synthetic(name))
+        dataset="|".join(
+            name for name in sorted(DATASETS) if DATASETS[name].is_synthetic
+        )
         or "(?!)",
     conda:
         "../../envs/cpu.yaml"
@@ -19,14 +21,14 @@ rule synth:
         runtime=30,
         mem_mb=4000,
     params:
-        shape=lambda w: DATASETS[w.dataset]["synthetic"]["shape"],
-        scale=lambda w: DATASETS[w.dataset]["synthetic"]["scale"],
-        image_size=lambda w: DATASETS[w.dataset]["synthetic"]["image_size"],
-        seed=lambda w: DATASETS[w.dataset]["synthetic"]["seed"],
+        shape=lambda w: DATASETS[w.dataset].synthetic.shape,
+        scale=lambda w: DATASETS[w.dataset].synthetic.scale,
+        image_size=lambda w: DATASETS[w.dataset].synthetic.image_size,
+        seed=lambda w: DATASETS[w.dataset].synthetic.seed,
     shell:
-        "irnoise synth --shape {params.shape} --scale {params.scale}"
-        " --image-size {params.image_size} --seed {params.seed}"
-        " --out {output} --threads {threads} 2> {log}"
+        "irnoise synth --shape {params.shape:q} --scale {params.scale:q}"
+        " --image-size {params.image_size:q} --seed {params.seed:q}"
+        " --out {output:q} --threads {threads} 2> {log:q}"
 
 
 rule shard:
@@ -47,10 +49,11 @@ rule shard:
     params:
         settings=lambda w: shard_params(w.dataset),
         skip_corrupt=lambda w: (
-            "--skip-corrupt" if DATASETS[w.dataset]["skip_corrupt"] else ""
+            "--skip-corrupt" if DATASETS[w.dataset].skip_corrupt else ""
         ),
     shell:
-        "irnoise shard --source {params.settings[source]} --root {params.settings[root]}"
-        " --out {output} --image-size {params.settings[image_size]}"
-        " --shard-size {params.settings[shard_size]} {params.skip_corrupt}"
-        " --options {params.settings[options]:q} --threads {threads} 2> {log}"
+        "irnoise shard --source {params.settings[source]:q}"
+        " --root {params.settings[root]:q} --out {output:q}"
+        " --image-size {params.settings[image_size]:q}"
+        " --shard-size {params.settings[shard_size]:q} {params.skip_corrupt}"
+        " --options {params.settings[options]:q} --threads {threads} 2> {log:q}"

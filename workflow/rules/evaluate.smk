@@ -5,7 +5,7 @@
 rule evaluate:
     input:
         model=f"{RUN_DIR}/model.pt",
-        shards=lambda w: f"data/shards/{EXPERIMENTS[w.experiment]['eval']}",
+        shards=lambda w: f"data/shards/{EXPERIMENTS[w.experiment].eval}",
     output:
         metrics=f"{RUN_DIR}/metrics.json",
         per_query=f"{RUN_DIR}/per_query.npz",
@@ -17,17 +17,17 @@ rule evaluate:
         scheme=RUN_SCHEME_PATTERN,
     conda:
         "../../envs/gpu.yaml"
-    threads: lambda w: EXPERIMENTS[w.experiment]["threads"]
+    threads: lambda w: EXPERIMENTS[w.experiment].threads
     resources:
-        gpu=lambda w: min(EXPERIMENTS[w.experiment]["gpus"], 1),
+        gpu=lambda w: min(EXPERIMENTS[w.experiment].training.gpus, 1),
         runtime=60,
-        mem_mb=lambda w: EXPERIMENTS[w.experiment]["mem_mb"],
+        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
     params:
-        task=lambda w: EXPERIMENTS[w.experiment]["task"],
+        task=lambda w: EXPERIMENTS[w.experiment].task,
         config=lambda w: evaluation_config(w.experiment),
         run=run_identity,
     shell:
-        "irnoise evaluate --model {input.model} --shards {input.shards} --task {params.task}"
-        " --config {params.config:q} --run {params.run:q} --out {output.metrics}"
-        " --per-query {output.per_query}"
-        " --threads {threads} 2> {log}"
+        "irnoise evaluate --model {input.model:q} --shards {input.shards:q}"
+        " --task {params.task:q} --config {params.config:q} --run {params.run:q}"
+        " --out {output.metrics:q} --per-query {output.per_query:q}"
+        " --threads {threads} 2> {log:q}"

@@ -21,6 +21,6 @@ rule noise:
         runtime=10,
         mem_mb=4000,
     shell:
-        "irnoise noise --shards {input} --dataset {wildcards.dataset:q}"
-        " --scheme {wildcards.scheme} --level {wildcards.level}"
-        " --seed {wildcards.seed} --out {output.labels} 2> {log}"
+        "irnoise noise --shards {input:q} --dataset {wildcards.dataset:q}"
+        " --scheme {wildcards.scheme:q} --level {wildcards.level:q}"
+        " --seed {wildcards.seed:q} --out {output.labels:q} 2> {log:q}"

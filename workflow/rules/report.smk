@@ -14,7 +14,7 @@ rule collect_metrics:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise collect --out {output} {input} 2> {log}"
+        "irnoise collect --out {output:q} {input:q} 2> {log:q}"
 
 
 rule table1:
@@ -31,8 +31,8 @@ rule table1:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise table1 --out {output.csv} --md {output.md}"
-        " --per-query {input.per_query} -- {input.metrics} 2> {log}"
+        "irnoise table1 --out {output.csv:q} --md {output.md:q}"
+        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
 
 
 rule findings:
@@ -52,8 +52,8 @@ rule findings:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise findings --out {output.csv} --md {output.md} --stats {input.stats}"
-        " --per-query {input.per_query} -- {input.metrics} 2> {log}"
+        "irnoise findings --out {output.csv:q} --md {output.md:q} --stats {input.stats:q}"
+        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
 
 
 rule table2:
@@ -69,14 +69,14 @@ rule table2:
     conda:
         "../../envs/cpu.yaml"
     params:
-        references=",".join(config["reference_histograms"]),
+        references=",".join(STUDY.reference_histograms),
         levels=",".join(LEVELS),
         seeds=",".join(SEEDS),
-        schemes=",".join(NOISE["schemes"]),
+        schemes=",".join(NOISE.schemes),
     shell:
-        "irnoise table2 --references {params.references} --levels {params.levels}"
-        " --seeds {params.seeds} --schemes {params.schemes} --out {output.csv}"
-        " --stats {input} 2> {log}"
+        "irnoise table2 --references {params.references:q} --levels {params.levels:q}"
+        " --seeds {params.seeds:q} --schemes {params.schemes:q} --out {output.csv:q}"
+        " --stats {input:q} 2> {log:q}"
 
 
 rule figure_class_sizes:
@@ -94,13 +94,13 @@ rule figure_class_sizes:
         "../../envs/cpu.yaml"
     params:
         names=",".join(train_datasets()),
-        references=",".join(config["reference_histograms"]),
+        references=",".join(STUDY.reference_histograms),
         level=figure_level(),
         seed=SEEDS[0],
     shell:
-        "irnoise figure class_sizes --names {params.names} --references {params.references}"
-        " --level {params.level} --seed {params.seed} --out {output} --shards-dirs {input}"
-        " 2> {log}"
+        "irnoise figure class_sizes --names {params.names:q}"
+        " --references {params.references:q} --level {params.level:q}"
+        " --seed {params.seed:q} --out {output:q} --shards-dirs {input:q} 2> {log:q}"
 
 
 rule figure_training_curves:
@@ -117,7 +117,7 @@ rule figure_training_curves:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise figure training_curves --out {output} {input} 2> {log}"
+        "irnoise figure training_curves --out {output:q} {input:q} 2> {log:q}"
 
 
 rule figure_noise_patterns:
@@ -140,8 +140,8 @@ rule figure_noise_patterns:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise figure noise_patterns --out {output} --stats {input.stats}"
-        " --per-query {input.per_query} --metrics {input.metrics} 2> {log}"
+        "irnoise figure noise_patterns --out {output:q} --stats {input.stats:q}"
+        " --per-query {input.per_query:q} --metrics {input.metrics:q} 2> {log:q}"
 
 
 rule figure_retrieval_vs_classification:
@@ -159,5 +159,5 @@ rule figure_retrieval_vs_classification:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise figure retrieval_vs_classification --out {output}"
-        " --per-query {input.per_query} -- {input.metrics} 2> {log}"
+        "irnoise figure retrieval_vs_classification --out {output:q}"
+        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"

@@ -50,29 +50,20 @@ def run(args: argparse.Namespace) -> None:
     # Before torch loads OpenMP: spinning barriers slow CPU work on a busy machine (train.py).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from irnoise.arguments import json_object
+    from irnoise.config import Evaluation
 
-    config = json_object(args.config, "--config")
+    config = Evaluation.from_mapping(json_object(args.config, "--config"))
     identity = json_object(args.run_identity, "--run")
-    crop_size, batch_size = setting(config, "crop_size"), setting(config, "eval_batch_size")
     device = setup(args.threads)
     from irnoise.evaluate.faiss_build import build_info
 
     faiss_build = build_info()  # before the work: refuses two installed faiss builds
-    values, counts, arrays = evaluate(args, device, crop_size, batch_size)
+    values, counts, arrays = evaluate(args, device, config.crop_size, config.eval_batch_size)
     if args.per_query is not None:
         from irnoise.evaluate.per_query import save_per_query
 
         save_per_query(args.per_query, args.task, arrays)
     write(args, identity, values, counts, device, faiss_build)
-
-
-def setting(config: dict[str, Any], key: str) -> int:
-    from irnoise.errors import UserError
-
-    value = config.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise UserError(f"--config needs {key} as a positive integer, got {value!r}")
-    return value
 
 
 def setup(threads: int) -> str:

@@ -40,6 +40,14 @@ def run(args: argparse.Namespace) -> None:
         noisy, stats = _noisy_labels(clean, args.scheme, args.level, args.seed)
     except ValueError as error:
         raise UserError(f"{error} (dataset {args.shards})") from error
+    if args.level > 0 and stats["flipped"] == 0:
+        # Possible on tiny sets: the shuffle of the selected classes' labels left each in place.
+        raise UserError(
+            f"{args.scheme} noise at level {args.level} with seed {args.seed} changed no "
+            f"label of the {stats['n_samples']} samples of {args.shards} (the shuffle of the "
+            f"{stats['n_selected_classes']} selected classes left every label in place): "
+            "use a dataset with more samples, or another seed"
+        )
     _write(args, noisy, stats)
 
 

@@ -4,8 +4,11 @@ Reads <shards>/manifest.json and its train shards, overlays --labels (a noisy la
 file from `irnoise noise`; default the clean <shards>/train_labels.npy) by row, and
 trains the backbone, embedding and loss that --config (the experiment's JSON) names.
 Checkpoints <out-dir>/checkpoint.pt after every epoch and resumes from it; writes
-<out-dir>/model.pt and <out-dir>/history.csv at the end. With gpus > 1 in the config
-and several CUDA devices, re-executes itself through torchrun (one process per GPU).
+<out-dir>/model.pt and <out-dir>/history.csv at the end, then deletes the checkpoint
+(unless --keep-checkpoint). Keys the config leaves out take the workflow's defaults
+(`irnoise.config.Training`). With gpus > 1 in the config and several CUDA devices,
+re-executes itself through torchrun (one process per GPU). A lock in <out-dir> stops a
+second training of the same run; started by Snakemake, it ends when Snakemake dies.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from irnoise.config import Training
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,15 +34,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--out-dir", required=True, type=Path, help="the run's folder")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
+    parser.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
+        help="keep <out-dir>/checkpoint.pt once model.pt is written (default: delete it)",
+    )
 
 
-def torchrun_processes(config: dict) -> int:
+def torchrun_processes(config: Training) -> int:
     """How many torchrun processes to start: 0 when already one, or when one GPU will do."""
-    if "LOCAL_RANK" in os.environ or int(config.get("gpus", 0)) <= 1:
+    if "LOCAL_RANK" in os.environ or config.gpus <= 1:
         return 0
     import torch
 
-    count = min(int(config["gpus"]), torch.cuda.device_count())
+    count = min(config.gpus, torch.cuda.device_count())
     return count if count > 1 else 0
 
 
@@ -60,6 +72,7 @@ def torchrun_argv(args: argparse.Namespace, processes: int) -> list[str]:
         "--threads",
         str(max(1, args.threads // processes)),
     ]
+    argv += ["--keep-checkpoint"] if args.keep_checkpoint else []
     return argv + (["--labels", str(args.labels)] if args.labels else [])
 
 
@@ -68,13 +81,26 @@ def run(args: argparse.Namespace) -> None:
     # loader workers beside the compute threads), spinning OpenMP barriers made 2-thread
     # CPU epochs 5-10x slower than 1-thread ones here; passive waits cost ~nothing.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from irnoise import jobs
     from irnoise.arguments import json_object
+    from irnoise.config import Training
 
-    config = json_object(args.config, "--config")
+    config = Training.from_mapping(json_object(args.config, "--config"))
+    jobs.end_with_snakemake()
+    if "LOCAL_RANK" not in os.environ:  # torchrun's ranks: the launching process holds it
+        jobs.lock_run(args.out_dir)
     if processes := torchrun_processes(config):
         # One process per GPU (DistributedDataParallel), replacing this one.
         argv = torchrun_argv(args, processes)
         os.execv(argv[0], argv)
     from irnoise.train.loop import run_training
 
-    run_training(args.shards, args.labels, config, args.seed, args.out_dir, args.threads)
+    run_training(
+        args.shards,
+        args.labels,
+        config,
+        args.seed,
+        args.out_dir,
+        args.threads,
+        keep_checkpoint=args.keep_checkpoint,
+    )

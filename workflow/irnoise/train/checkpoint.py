@@ -1,7 +1,8 @@
 """The per-epoch training checkpoint: what a killed run needs to resume exactly where it was.
 
 `<out-dir>/checkpoint.pt` holds the model, loss and optimizer states, the epoch done,
-the RNG states and the history so far, plus a fingerprint of what the run depends on
+the RNG states and the history so far (tensors and plain values: it is loaded with
+weights_only=True), plus a fingerprint of what the run depends on
 (config, seed, label file). It is written atomically, so a kill during the write keeps
 the previous epoch's checkpoint. The learning rate needs no state of its own: it is a
 function of the epoch (`training.lr_factor`).
@@ -18,25 +19,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from irnoise.atomic import atomic_path
+from irnoise.config import Training
+from irnoise.errors import UserError
+from irnoise.train import state_files
 
 CHECKPOINT_NAME = "checkpoint.pt"
 # Changing these does not change what the finished epochs computed: a run with more
 # epochs goes on from a shorter one's checkpoint (the schedule depends on the epoch only).
-RESUMABLE_CHANGES = frozenset({"epochs", "workers", "compile", "gpus", "threads"})
+RESUMABLE_CHANGES = frozenset({"epochs", "workers", "compile", "gpus"})
 
 
-def fingerprint(config: dict[str, Any], seed: int, labels: np.ndarray) -> dict[str, Any]:
+def fingerprint(config: Training, seed: int, labels: np.ndarray) -> dict[str, Any]:
     """What must match for a checkpoint to be resumed."""
     digest = hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest()
-    settings = {k: v for k, v in config.items() if k not in RESUMABLE_CHANGES}
+    settings = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES}
     return {"config": settings, "seed": int(seed), "labels_sha256": digest}
 
 
 def rng_states() -> dict[str, Any]:
+    """Every RNG's state as tensors and plain values (loadable with weights_only=True)."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
     states = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -46,7 +51,8 @@ def rng_states() -> dict[str, Any]:
 
 def restore_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    name, keys, position, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -72,8 +78,7 @@ def save(
         "rng": rng_states(),
         "fingerprint": run_fingerprint,
     }
-    with atomic_path(target) as tmp:
-        torch.save(state, tmp)
+    state_files.save(target, state)
     return target
 
 
@@ -85,12 +90,9 @@ def load(
     if not path.is_file():
         return None
     try:
-        # Our own file, holding numpy RNG state and plain Python objects.
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a truncated file cannot happen (atomic), a foreign one can
-        warnings.warn(
-            f"ignoring unreadable checkpoint {path} ({error}); starting fresh", stacklevel=2
-        )
+        state = state_files.load(path, "checkpoint", "starting fresh")
+    except UserError as error:  # a truncated file cannot happen (atomic), a foreign one can
+        warnings.warn(f"ignoring it: {error}", stacklevel=2)
         return None
     if state.get("fingerprint") != run_fingerprint:
         warnings.warn(
@@ -107,6 +109,11 @@ def load(
         )
         return None
     return state
+
+
+def remove(out_dir: str | Path) -> None:
+    """Delete the checkpoint of a finished run (model.pt holds what is kept)."""
+    (Path(out_dir) / CHECKPOINT_NAME).unlink(missing_ok=True)
 
 
 def restore(

@@ -20,7 +20,7 @@ import random
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from irnoise.config import Training
 from irnoise.data.loader import Batch, train_loader
 from irnoise.data.manifest import split_count
 from irnoise.errors import UserError
@@ -99,11 +100,11 @@ class Trainee(nn.Module):
         return value, embeddings
 
 
-def setup_runtime(config: dict[str, Any], threads: int) -> Runtime:
+def setup_runtime(config: Training, threads: int) -> Runtime:
     """CPU (deterministic), one GPU, or this process's rank of a torchrun launch."""
     torch.set_num_threads(max(1, threads))
-    use_cuda = config.get("gpus", 1) > 0 and torch.cuda.is_available()
-    if config.get("gpus", 1) > 0 and not use_cuda:
+    use_cuda = config.gpus > 0 and torch.cuda.is_available()
+    if config.gpus > 0 and not use_cuda:
         warnings.warn(
             "the experiment asks for a GPU but CUDA is not available: training on CPU",
             stacklevel=2,
@@ -134,30 +135,27 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def loader_workers(config: dict[str, Any], threads: int) -> int:
+def loader_workers(config: Training, threads: int) -> int:
     """DataLoader workers: config.workers, else every thread of the job but the main one."""
-    workers = config.get("workers")
-    return int(workers) if workers is not None else max(threads - 1, 0)
+    return config.workers if config.workers is not None else max(threads - 1, 0)
 
 
-def make_optimizer(
-    model: nn.Module, loss: nn.Module, config: dict[str, Any]
-) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, loss: nn.Module, config: Training) -> torch.optim.Optimizer:
     """The network's and the loss's own parameters (class weights), each with its lr.
 
     SGD with momentum is the paper's; AdamW converges in far fewer epochs on the small
     synthetic sets, where a few images per class and a CPU budget leave SGD barely started.
     """
-    lr = float(config.get("lr", 0.1))
-    loss_lr = float(config.get("loss_lr") or lr)
+    lr = float(config.lr)
+    loss_lr = float(config.loss_lr or lr)
     groups = [{"params": list(model.parameters()), "lr": lr, "base_lr": lr}]
     if loss_parameters := list(loss.parameters()):
         groups.append({"params": loss_parameters, "lr": loss_lr, "base_lr": loss_lr})
-    weight_decay = float(config.get("weight_decay", 1e-4))
-    if config.get("optimizer", "sgd") == "adamw":
+    weight_decay = float(config.weight_decay)
+    if config.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     return torch.optim.SGD(
-        groups, lr=lr, momentum=float(config.get("momentum", 0.9)), weight_decay=weight_decay
+        groups, lr=lr, momentum=float(config.momentum), weight_decay=weight_decay
     )
 
 
@@ -166,8 +164,8 @@ def lr_factor(epoch: int, milestones: Iterable[int], gamma: float) -> float:
     return gamma ** sum(1 for milestone in milestones if milestone <= epoch)
 
 
-def set_lr(optimizer: torch.optim.Optimizer, epoch: int, config: dict[str, Any]) -> float:
-    factor = lr_factor(epoch, config.get("lr_milestones", []), config.get("lr_gamma", 0.1))
+def set_lr(optimizer: torch.optim.Optimizer, epoch: int, config: Training) -> float:
+    factor = lr_factor(epoch, config.lr_milestones, config.lr_gamma)
     for group in optimizer.param_groups:
         group["lr"] = group["base_lr"] * factor
     return optimizer.param_groups[0]["lr"]
@@ -262,10 +260,10 @@ def epoch_row(
     }
 
 
-def wrap_for_training(model: nn.Module, loss: nn.Module, config: dict, runtime: Runtime):
+def wrap_for_training(model: nn.Module, loss: nn.Module, config: Training, runtime: Runtime):
     """The module the steps call: compiled (CUDA, if asked) and DDP-wrapped (torchrun)."""
     network = model
-    if runtime.cuda and config.get("compile"):
+    if runtime.cuda and config.compile:
         network = torch.compile(model)
     trainee: nn.Module = Trainee(network, loss)
     if runtime.world_size > 1:
@@ -310,12 +308,14 @@ def log(runtime: Runtime, message: str) -> None:
 def train(
     shard_dir: str | Path,
     labels: np.ndarray,
-    config: dict[str, Any],
+    config: Training | Mapping[str, Any],
     seed: int,
     out_dir: str | Path,
     threads: int = 1,
 ) -> TrainResult:
     """Train `config`'s network on the train split with `labels` (indexed by train row)."""
+    if not isinstance(config, Training):
+        config = Training.from_mapping(config)
     runtime = setup_runtime(config, threads)
     seed_everything(seed)
     clean_labels = torch.from_numpy(load_clean_labels(shard_dir))
@@ -325,7 +325,7 @@ def train(
         model = model.to(memory_format=torch.channels_last)
     loss = build_loss(config, num_classes).to(runtime.device)
     optimizer = make_optimizer(model, loss, config)
-    epochs = int(config.get("epochs", 16))
+    epochs = config.epochs
     run_id = checkpoint.fingerprint(config, seed, labels)
     done, history = 0, []
     if state := checkpoint.load(out_dir, run_id, epochs):
@@ -336,7 +336,7 @@ def train(
         )
     trainee = wrap_for_training(model, loss, config, runtime)
     workers = loader_workers(config, threads)
-    batch_size = max(1, int(config.get("batch_size", 256)) // runtime.world_size)
+    batch_size = max(1, config.batch_size // runtime.world_size)
     images_per_rank = math.ceil(split_count(shard_dir, "train") / runtime.world_size)
     log(runtime, f"{runtime.device}, {runtime.world_size} process(es), {workers} loader workers")
 
@@ -347,12 +347,12 @@ def train(
         batches = train_loader(
             shard_dir,
             labels,
-            crop_size=int(config.get("crop_size", 224)),
+            crop_size=config.crop_size,
             batch_size=batch_size,
             workers=workers,
             seed=seed,
             epoch=epoch,
-            flip=bool(config.get("flip", True)),
+            flip=config.flip,
             rank=runtime.rank,
             world_size=runtime.world_size,
             pin_memory=runtime.cuda,
@@ -414,29 +414,38 @@ def history_csv(history: list[dict[str, float]]) -> str:
 def run_training(
     shard_dir: str | Path,
     labels_path: str | Path | None,
-    config: dict[str, Any],
+    config: Training | Mapping[str, Any],
     seed: int,
     out_dir: str | Path,
     threads: int = 1,
+    keep_checkpoint: bool = False,
 ) -> TrainResult:
-    """`irnoise train`: train, then write model.pt and history.csv (rank 0 only)."""
-    from irnoise.atomic import atomic_path, write_text
+    """`irnoise train`: train, then write model.pt and history.csv (rank 0 only).
 
+    The checkpoint is deleted once model.pt is written, unless `keep_checkpoint`.
+    """
+    from irnoise.atomic import write_text
+    from irnoise.train import state_files
+
+    if not isinstance(config, Training):
+        config = Training.from_mapping(config)
     labels = load_labels(labels_path) if labels_path else load_clean_labels(shard_dir)
     result = train(shard_dir, labels, config, seed, out_dir, threads)
     if result.runtime.is_main:
+        # State dicts and plain values only (loaded with weights_only=True); no timings,
+        # so that identical runs give identical files (history.csv has them).
         payload = {
             "state_dict": result.model.state_dict(),
             "loss_state_dict": result.loss.state_dict(),
-            "config": config,
+            "config": config.to_dict(),
             "num_classes": result.num_classes,
             "seed": seed,
             "epochs_done": len(result.history),
-            "history": result.history,
         }
-        with atomic_path(Path(out_dir) / "model.pt") as tmp:
-            torch.save(payload, tmp)
+        state_files.save(Path(out_dir) / "model.pt", payload)
         write_text(Path(out_dir) / "history.csv", history_csv(result.history))
+        if not keep_checkpoint:
+            checkpoint.remove(out_dir)
     if result.runtime.world_size > 1:
         import torch.distributed as dist
 

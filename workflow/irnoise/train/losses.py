@@ -1,6 +1,6 @@
 """Metric-learning losses from pytorch-metric-learning, by class name, and their class heads.
 
-`build_loss(config, num_classes)` makes `config["loss"]` with `config["loss_params"]`,
+`build_loss(config, num_classes)` makes `config.loss` with `config.loss_params`,
 filling in the class count and embedding size that classification-style losses
 (ArcFace, Normalized Softmax, CosFace, ProxyAnchor, ...) need. Those losses own class
 weights trained with the network; `class_logits` asks the loss itself for its class
@@ -11,11 +11,13 @@ classifier, used for training accuracy and for ImageNet top-1.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from irnoise.config import Training
 from irnoise.errors import UserError
 
 
@@ -32,43 +34,52 @@ def loss_classes() -> dict[str, type]:
     }
 
 
-def init_parameters(cls: type) -> set[str]:
-    """Constructor arguments of `cls` and its bases (ArcFace passes its own on in **kwargs)."""
-    names: set[str] = set()
+def loss_arguments(cls: type) -> tuple[set[str], set[str]]:
+    """(every constructor argument, those without a default) of `cls` and its bases.
+
+    ArcFace passes its bases' arguments on in **kwargs, so the bases' count too; a required
+    argument is one the most derived class requires.
+    """
+    accepted: set[str] = set()
     for klass in cls.__mro__:
         if "__init__" in vars(klass):
-            names |= set(inspect.signature(klass.__init__).parameters)
-    return names
-
-
-def build_loss(config: dict[str, Any], num_classes: int) -> nn.Module:
-    """The pytorch-metric-learning loss `config["loss"]` with `config["loss_params"]`."""
-    name = config.get("loss", "ArcFaceLoss")
-    classes = loss_classes()
-    if name not in classes:
-        raise UserError(
-            f"unknown loss {name!r}: set the experiment's loss to a pytorch-metric-learning "
-            f"loss class name, one of {', '.join(sorted(classes))}"
-        )
-    cls = classes[name]
-    params = dict(config.get("loss_params") or {})
-    accepted = init_parameters(cls)
-    embedding_size = int(config.get("embedding_size", 512))
-    defaults = {
-        "num_classes": num_classes,
-        "embedding_size": embedding_size,
-        "descriptors_dim": embedding_size,  # P2SGradLoss's name for it
+            accepted |= set(inspect.signature(klass.__init__).parameters)
+    own = inspect.signature(cls.__init__).parameters.values()
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    required = {
+        p.name for p in own if p.default is inspect.Parameter.empty and p.kind not in variadic
     }
-    for key, value in defaults.items():
+    return accepted - {"self", "args", "kwargs"}, required - {"self"}
+
+
+def build_loss(config: Training | Mapping[str, Any], num_classes: int) -> nn.Module:
+    """The pytorch-metric-learning loss `config.loss` with `config.loss_params`."""
+    if not isinstance(config, Training):
+        config = Training.from_mapping(config)
+    classes = loss_classes()
+    if config.loss not in classes:
+        raise UserError(
+            f"unknown loss {config.loss!r}: set the experiment's loss to a "
+            f"pytorch-metric-learning loss class name, one of {', '.join(sorted(classes))}"
+        )
+    cls = classes[config.loss]
+    params = dict(config.loss_params)
+    accepted, _ = loss_arguments(cls)
+    filled = {
+        "num_classes": num_classes,
+        "embedding_size": config.embedding_size,
+        "descriptors_dim": config.embedding_size,  # P2SGradLoss's name for it
+    }
+    for key, value in filled.items():
         if key in accepted:
             params.setdefault(key, value)
     try:
         return cls(**params)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, AssertionError) as error:
         raise UserError(
-            f"loss {name} does not accept loss_params {config.get('loss_params')}: {error}; "
-            f"fix the experiment's loss_params (arguments of {name}: "
-            f"{', '.join(sorted(accepted - {'self', 'args', 'kwargs'}))})"
+            f"loss {config.loss} does not accept loss_params {dict(config.loss_params)}: "
+            f"{error}; fix the experiment's loss_params (arguments of {config.loss}: "
+            f"{', '.join(sorted(accepted))})"
         ) from error
 
 

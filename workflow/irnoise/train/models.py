@@ -1,20 +1,23 @@
 """Embedding networks: a torchvision or small CPU backbone followed by a linear embedding.
 
-`build_model(config)` makes the network a config names; `load_trained(path, device)`
+`build_model(config)` makes the network a `Training` config names; `load_trained(path, device)`
 rebuilds a trained one (and its loss, whose class weights the classification metrics
 need) from a `model.pt` written by `irnoise train`. Nothing is ever downloaded:
-pretrained weights come from a local state-dict file named by `config["pretrained"]`.
+pretrained weights come from a local state-dict file named by `config.pretrained`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from irnoise.config import Training
 from irnoise.errors import UserError
 
 BACKBONES = ("resnet50", "resnet18", "small_cnn")
@@ -91,33 +94,54 @@ def load_pretrained(backbone: nn.Module, path: str) -> None:
         )
 
 
-def build_model(config: dict[str, Any]) -> EmbeddingNet:
+def build_model(config: Training | Mapping[str, Any]) -> EmbeddingNet:
     """The network `config` names: backbone, optional pretrained file, embedding_size."""
-    name = config.get("backbone", "resnet50")
-    if name == "small_cnn":
+    if not isinstance(config, Training):
+        config = Training.from_mapping(config)
+    if config.backbone == "small_cnn":
         backbone, features = small_cnn()
-    elif name in BACKBONES:
-        backbone, features = torchvision_resnet(name)
+    elif config.backbone in BACKBONES:
+        backbone, features = torchvision_resnet(config.backbone)
     else:
-        raise UserError(f"unknown backbone {name!r}: choose one of {', '.join(BACKBONES)}")
-    if config.get("pretrained"):
-        load_pretrained(backbone, config["pretrained"])
-    return EmbeddingNet(backbone, features, int(config.get("embedding_size", 512)))
+        raise UserError(
+            f"unknown backbone {config.backbone!r}: choose one of {', '.join(BACKBONES)}"
+        )
+    if config.pretrained:
+        load_pretrained(backbone, config.pretrained)
+    return EmbeddingNet(backbone, features, config.embedding_size)
+
+
+MODEL_KEYS = ("state_dict", "loss_state_dict", "config", "num_classes")
 
 
 def load_trained(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[EmbeddingNet, nn.Module, dict[str, Any]]:
-    """(model, loss, payload) from a `model.pt`, both modules in eval mode on `device`."""
+    """(model, loss, payload) from a `model.pt`, both modules in eval mode on `device`.
+
+    Read with weights_only=True (state dicts and plain metadata): a crafted file cannot run
+    code; a malformed one is a UserError naming it.
+    """
+    from irnoise.train import state_files
     from irnoise.train.losses import build_loss
 
     if not Path(path).is_file():
         raise UserError(f"model file {path} not found: run `irnoise train` for this run first")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    # The weights come from the file; a pretrained file named in the config is not needed.
-    config = {**payload["config"], "pretrained": None}
-    model = build_model(config)
-    model.load_state_dict(payload["state_dict"])
-    loss = build_loss(config, payload["num_classes"])
-    loss.load_state_dict(payload["loss_state_dict"])
+    remedy = "give a model.pt written by `irnoise train`, or delete it and retrain the run"
+    payload = state_files.load(path, "model file", remedy)
+    if missing := [key for key in MODEL_KEYS if key not in payload]:
+        raise UserError(f"model file {path} lacks {', '.join(missing)}: {remedy}")
+    try:
+        # The weights come from the file; a pretrained file named in the config is not needed.
+        config = Training.from_mapping(payload["config"], f"model file {path}: config")
+        config = dataclasses.replace(config, pretrained=None)
+        model = build_model(config)
+        model.load_state_dict(payload["state_dict"])
+        loss = build_loss(config, payload["num_classes"])
+        loss.load_state_dict(payload["loss_state_dict"])
+    except (RuntimeError, TypeError, ValueError, AttributeError) as error:
+        reason = str(error).splitlines()[0]
+        raise UserError(
+            f"model file {path} does not fit its config ({reason}): {remedy}"
+        ) from error
     return model.to(device).eval(), loss.to(device).eval(), payload

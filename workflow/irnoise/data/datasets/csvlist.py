@@ -1,7 +1,9 @@
 """A generic CSV list, for bringing your own data: `path,label,split[,is_query,is_gallery]`.
 
 options.file names the CSV (default `<root>/labels.csv`, relative paths from the root).
-Paths in it are relative to the root, labels are class names, splits are train, test,
+Paths in it are relative to the root and must stay under it (no absolute paths, no `..`
+above the root; symbolic links inside the root are followed as usual) unless
+options.allow_outside_root is true. Labels are class names, splits are train, test,
 query, gallery or val. A `test` row also joins the query and/or gallery split when its
 is_query / is_gallery flag is set (1, true or yes), so one test set can serve as both.
 Rows keep file order within each split.
@@ -9,6 +11,7 @@ Rows keep file order within each split.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +81,26 @@ def row_splits(path: Path, number: int, row: dict[str, str]) -> list[str]:
     return [row["split"], *flagged]
 
 
+def image_path(root: Path, path: Path, number: int, cell: str, outside_allowed: bool) -> Path:
+    """`root / cell`, refused if it names a file outside the root (absolute, or `..` above it)."""
+    normal = os.path.normpath(cell)
+    if not outside_allowed and (os.path.isabs(normal) or normal.split(os.sep)[0] == ".."):
+        raise UserError(
+            f"{path} line {number}: image path {cell!r} lies outside the dataset root {root}: "
+            "paths are relative to the root and stay under it; move the images under the "
+            "root, or set the dataset's options: {allow_outside_root: true}"
+        )
+    return root / cell
+
+
 def load(root: Path, options: dict[str, Any]) -> DatasetIndex:
     path = csv_path(root, options)
     rows = read_rows(path)
+    outside_allowed = options.get("allow_outside_root") is True
     splits: dict[str, list[Record]] = {}
     for number, row in rows:
-        record = Record(key=row["path"], path=root / row["path"], label=row["label"])
+        image = image_path(root, path, number, row["path"], outside_allowed)
+        record = Record(key=row["path"], path=image, label=row["label"])
         for split in row_splits(path, number, row):
             splits.setdefault(split, []).append(record)
     if not splits:

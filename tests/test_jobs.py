@@ -1,0 +1,106 @@
+"""Jobs: a lock stops a second training of the same run; a job ends with its Snakemake."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from irnoise import jobs
+from irnoise.cli import main
+from irnoise.errors import UserError
+
+
+def test_second_lock_on_a_run_is_refused_with_a_clear_message(tmp_path):
+    run = tmp_path / "results" / "runs" / "sop" / "clean" / "0" / "seed0"
+    assert jobs.lock_run(run) == run / jobs.LOCK_NAME
+    with pytest.raises(UserError, match=f"another `irnoise train` is training {run}"):
+        jobs.lock_run(run)
+
+
+def test_lock_is_released_when_its_process_dies(tmp_path):
+    code = f"from irnoise import jobs; jobs.lock_run({str(tmp_path)!r}); print('locked')"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    jobs.lock_run(tmp_path)  # the first process is gone, and so is its lock
+
+
+def test_train_command_refuses_a_run_being_trained(tmp_path, capsys):
+    jobs.lock_run(tmp_path)
+    argv = ["train", "--shards", str(tmp_path), "--config", "{}", "--out-dir", str(tmp_path)]
+    assert main(argv) == 2
+    assert "another `irnoise train` is training" in capsys.readouterr().err
+
+
+def fake_snakemake(folder: Path, job: str) -> Path:
+    """An executable named snakemake that runs `job` the way Snakemake runs a shell job:
+    through `bash -c` from a worker thread, without exec."""
+    script = folder / "snakemake"
+    script.write_text(
+        textwrap.dedent(f"""\
+        #!{sys.executable}
+        import subprocess, threading, time
+        def run():
+            subprocess.run(["bash", "-c", "set -euo pipefail; " + {job!r} + "; true"])
+        threading.Thread(target=run).start()
+        time.sleep(600)
+        """)
+    )
+    script.chmod(0o755)
+    return script
+
+
+def wait_for(path: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    return jobs.start_time(pid) is not None
+
+
+def test_job_ends_when_its_snakemake_is_killed(tmp_path):
+    pid_file = tmp_path / "job.pid"
+    code = tmp_path / "job.py"
+    code.write_text(
+        "import os, time\n"
+        "from irnoise import jobs\n"
+        "watched = jobs.end_with_snakemake(poll_seconds=0.1)\n"
+        f"open({str(pid_file)!r}, 'w').write(f'{{os.getpid()}} {{watched}}')\n"
+        "time.sleep(600)\n"
+    )
+    job = f"{sys.executable} {code}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    snakemake = subprocess.Popen([str(fake_snakemake(tmp_path, job))], env=env)
+    try:
+        wait_for(pid_file)
+        time.sleep(0.1)
+        job_pid, watched = map(int, pid_file.read_text().split())
+        assert watched == snakemake.pid, "the job found the wrong ancestor"
+        assert alive(job_pid)
+        snakemake.kill()
+        snakemake.wait()
+        deadline = time.monotonic() + 5
+        while alive(job_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(job_pid), "the job outlived its Snakemake"
+    finally:
+        if snakemake.poll() is None:
+            snakemake.kill()
+        if pid_file.exists():
+            job_pid = int(pid_file.read_text().split()[0])
+            if alive(job_pid):
+                os.kill(job_pid, signal.SIGKILL)
+
+
+def test_nothing_is_watched_without_snakemake():
+    assert jobs.snakemake_ancestor() is None or "snakemake" in json.dumps(sys.argv)
+    assert jobs.end_with_snakemake(pid=2**22 + 12345) is None  # no such process

@@ -1,0 +1,107 @@
+"""What ties a long job to its run: a lock on the run's folder, and an end with its Snakemake.
+
+`lock_run(folder)` takes an exclusive `fcntl.flock` on `<folder>/.train.lock` for the life
+of the process (and of the process it `exec`s into, e.g. torchrun), so a second training
+of the same run, e.g. started after `snakemake --unlock` while an orphan still runs, stops
+at once with a clear message. The kernel drops the lock when the process dies, however.
+
+`end_with_snakemake()` ends this process when the Snakemake that started it dies. Snakemake
+runs a job's shell command as `bash -c` from a worker thread, so the job's parent is bash
+and Linux's parent-death signal (PR_SET_PDEATHSIG) would watch bash, or fire when the worker
+thread ends: instead a daemon thread polls the nearest ancestor whose command line names
+snakemake (found in /proc, identified by pid and start time, so a reused pid does not count)
+and ends this process with SIGTERM once it is gone. DataLoader workers follow their parent.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import IO
+
+from irnoise.errors import UserError
+
+LOCK_NAME = ".train.lock"
+POLL_SECONDS = 1.0
+# Open lock files, kept so that their locks last as long as the process.
+_held_locks: list[IO[str]] = []
+
+
+def lock_run(folder: str | Path) -> Path:
+    """Hold an exclusive lock on `folder` (created if needed), or a UserError if it is held."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    handle = open(path, "a")  # noqa: SIM115 - kept open: the lock lasts as long as the file
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UserError(
+            f"another `irnoise train` is training {folder} (it holds {path}): two trainings "
+            "would write the same run; wait for it to finish, or stop it (an orphan of an "
+            "earlier Snakemake, after --unlock?) and rerun"
+        ) from None
+    # Survives an exec (into torchrun), whose process then holds the lock.
+    os.set_inheritable(handle.fileno(), True)
+    _held_locks.append(handle)
+    return path
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/<pid>/stat (state, ppid, ...), None if the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def start_time(pid: int) -> int | None:
+    """A live process's start time (clock ticks since boot); None if gone or a zombie."""
+    fields = stat_fields(pid)
+    return None if fields is None or fields[0] in "ZX" else int(fields[19])
+
+
+def parent_pid(pid: int) -> int | None:
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[1])
+
+
+def is_snakemake(pid: int) -> bool:
+    """Runs `snakemake ...` or `python -m snakemake ...` (not a job's own command)."""
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(Path(os.fsdecode(arg)).name == "snakemake" for arg in arguments[:3])
+
+
+def snakemake_ancestor(pid: int | None = None) -> int | None:
+    """The nearest ancestor of `pid` (default: this process) that runs Snakemake."""
+    current = parent_pid(os.getpid() if pid is None else pid)
+    while current and current > 1:
+        if is_snakemake(current):
+            return current
+        current = parent_pid(current)
+    return None
+
+
+def end_with_snakemake(pid: int | None = None, poll_seconds: float = POLL_SECONDS) -> int | None:
+    """Watch Snakemake process `pid` (default: the ancestor found); returns the pid watched."""
+    pid = snakemake_ancestor() if pid is None else pid
+    started = start_time(pid) if pid else None
+    if pid is None or started is None:
+        return None  # not started by Snakemake (or no /proc): nothing to follow
+
+    def watch() -> None:
+        while start_time(pid) == started:
+            threading.Event().wait(poll_seconds)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="end-with-snakemake", daemon=True).start()
+    return pid
