@@ -13,7 +13,10 @@ process, interleaved (ABC, CBA, ...), the same network, loss, batch size and tor
   of a default training (`--epochs`).
 
 The figure is images/s of each against the floor (medians of the repeats). Also
-printed: where a streaming epoch's time goes (decode, crop, normalize) per image.
+printed: CPU seconds per image of this process (steadier than wall time on a shared
+machine; a streaming loader's worker process is not counted), and where a streaming
+epoch's time goes (decode, crop, normalize) per image. Comparing the CPU time per
+image at --threads 1 and 2 tells whether two 1-thread jobs beat one 2-thread job.
 
     .venv/bin/python bench/train_throughput.py --shards data/shards/synth_sop [--threads 1]
 """
@@ -158,10 +161,13 @@ def main() -> None:
     for run in runs.values():  # warm-up: allocator, oneDNN kernels, page cache
         run()
     times: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for repeat in range(args.repeats):
         order = list(runs) if repeat % 2 == 0 else list(runs)[::-1]
         for name in order:
+            started = time.process_time()  # this process's CPU time: steadier under load
             times[name].append(runs[name]())
+            cpu[name].append(time.process_time() - started)
     print(
         f"{args.shards}: {images} train images, {classes} classes; small_cnn {args.crop}px, "
         f"batch {args.batch}, ArcFace, AdamW, {args.threads} thread(s), "
@@ -170,18 +176,21 @@ def main() -> None:
     floor = statistics.median(times["floor"])
     for name, seconds in times.items():
         median = statistics.median(seconds)
+        cpu_median = statistics.median(cpu[name])
         if name == "decoded":
             median += decode_once / args.epochs
+            cpu_median += decode_once / args.epochs
         print(
             f"  {name:10s} {median:7.2f} s/epoch {images / median:7.0f} images/s "
-            f"{floor / median:5.2f}x floor"
+            f"{floor / median:5.2f}x floor; CPU {cpu_median / images * 1e6:6.0f} us/image"
         )
     print(f"  (decoded includes the one-off decode, {decode_once:.2f} s, / {args.epochs} epochs)")
     costs = input_costs(args)
     per_image = floor / images * 1e6
-    print(f"  per image: compute {per_image:.0f} us, " + ", ".join(
-        f"{stage} {us:.0f} us" for stage, us in costs.items()
-    ))
+    print(
+        f"  per image: compute {per_image:.0f} us, "
+        + ", ".join(f"{stage} {us:.0f} us" for stage, us in costs.items())
+    )
 
 
 if __name__ == "__main__":
