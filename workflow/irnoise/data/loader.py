@@ -277,8 +277,9 @@ class ShardBatches(IterableDataset):
 class DecodedSplit:
     """A split's samples, each JPEG decoded once, in shard order: the input of many epochs.
 
-    On the small synthetic sets decoding is a third of a CPU training's time when it is
-    redone every epoch (bench/train_throughput.py); decoded once, an epoch only crops.
+    Decoded once, an epoch only crops, in the training process: no loader worker
+    competing with the compute threads for a CPU's cores, no decode per epoch
+    (bench/train_throughput.py, bench/RESULTS.md).
     """
 
     def __init__(self, shards: list[Path]) -> None:

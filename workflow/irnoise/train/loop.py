@@ -142,8 +142,8 @@ def loader_workers(config: dict[str, Any], threads: int) -> int:
 def decoded_train_split(shard_dir: str | Path, runtime: Runtime) -> DecodedSplit | None:
     """The train split decoded once for all epochs, when one process trains and it fits.
 
-    Re-decoding every epoch cost a third of a CPU training's time on the synthetic sets
-    (bench/train_throughput.py); under DDP each rank streams its own part instead.
+    Then no loader worker competes with the compute threads for the CPU (measured in
+    bench/train_throughput.py); under DDP each rank streams its own part instead.
     """
     if runtime.world_size > 1 or not DecodedSplit.fits(shard_dir, "train"):
         return None
