@@ -63,7 +63,8 @@ def experiment(args: argparse.Namespace) -> dict:
 
 def setup(config: dict, classes: int):
     torch.manual_seed(0)
-    model, loss = build_model(config), build_loss(config, classes)
+    model = build_model(config).to(memory_format=torch.channels_last)  # as `irnoise train`
+    loss = build_loss(config, classes)
     return model, loss, make_optimizer(model, loss, config)
 
 
@@ -148,7 +149,7 @@ def main() -> None:
     decoded = DecodedSplit(split_shards(args.shards, "train"))
     decode_once = time.perf_counter() - started
     ready = [
-        (normalize(x), y, r)
+        (normalize(x).contiguous(memory_format=torch.channels_last), y, r)
         for x, y, r in train_loader(
             args.shards, labels, args.crop, args.batch, 0, seed=0, epoch=1, decoded=decoded
         )
