@@ -204,6 +204,16 @@ def test_models_embed_to_embedding_size():
         assert model(torch.randn(2, 3, crop, crop)).shape == (2, 48)
 
 
+@pytest.mark.parametrize("width", [8, 32])
+def test_small_cnn_width_sets_the_channels_of_every_stage(width):
+    model = build_model({"backbone": "small_cnn", "embedding_size": 48, "width": width})
+    convs = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [conv.out_channels for conv in convs] == [width] + [
+        width * factor for factor in (2, 2, 4, 4, 8, 8)
+    ]
+    assert model.embedding.in_features == 8 * width
+
+
 def test_missing_pretrained_file_is_a_clear_error(tmp_path):
     missing = tmp_path / "resnet50_imagenet.pth"
     with pytest.raises(UserError, match=f"pretrained weights file {missing} not found"):
