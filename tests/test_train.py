@@ -214,6 +214,15 @@ def test_small_cnn_width_sets_the_channels_of_every_stage(width):
     assert model.embedding.in_features == 8 * width
 
 
+def test_seed_sets_the_initialization():
+    def first_weights(seed: int) -> torch.Tensor:
+        training.seed_everything(seed)
+        return build_model({"backbone": "small_cnn", "width": 8}).embedding.weight.detach()
+
+    assert torch.equal(first_weights(0), first_weights(0))
+    assert not torch.equal(first_weights(0), first_weights(1))
+
+
 def test_missing_pretrained_file_is_a_clear_error(tmp_path):
     missing = tmp_path / "resnet50_imagenet.pth"
     with pytest.raises(UserError, match=f"pretrained weights file {missing} not found"):
