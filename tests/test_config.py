@@ -145,7 +145,7 @@ def test_training_keys_and_resumable_changes_are_decided_once() -> None:
     assert checkpoint.RESUMABLE_CHANGES <= typed.TRAINING_KEYS
     study = load_study(DEFAULT)
     training = study.experiments["sop"].training
-    assert training.lr_milestones == (5,) and training.lr_gamma == 0.1  # given, and default
+    assert training.lr_milestones == (18,) and training.lr_gamma == 0.1  # given, and default
     assert set(training.to_dict()) == typed.TRAINING_KEYS
     assert "threads" not in typed.TRAINING_KEYS and "eval_batch_size" not in typed.TRAINING_KEYS
 
@@ -214,7 +214,7 @@ BAD_CONFIGS = {
     ),
     "scheme outside the grid": (
         lambda c: c["noise"].update(schemes=["large", "small"]),
-        "experiments.inshop.schemes has uniform, which noise.schemes (large, small) does not run",
+        "experiments.faces.schemes has uniform, which noise.schemes (large, small) does not run",
     ),
     "dataset name with a path": (
         lambda c: c["datasets"].update({"../../../tmp/x": c["datasets"]["synth_sop"]}),

@@ -122,6 +122,38 @@ def test_tar_files_reads_what_webdataset_reads(shards):
     assert sum(1 for item in ours if item.get("fname", "").endswith(".jpg")) == 160
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize("seed,epoch", [(0, 1), (3, 2)])
+def test_decoded_split_gives_the_streaming_batches(shards, clean, workers, seed, epoch):
+    decoded = loader.DecodedSplit(loader.split_shards(shards, "train"))
+    options = dict(crop_size=24, batch_size=16, seed=seed, epoch=epoch)
+    streamed = list(train_loader(shards, clean, workers=workers, **options))
+    from_memory = list(train_loader(shards, clean, workers=workers, decoded=decoded, **options))
+    assert len(from_memory) == len(streamed)
+    for ours, theirs in zip(from_memory, streamed, strict=True):
+        for mine, reference in zip(ours, theirs, strict=True):
+            assert torch.equal(mine, reference)
+
+
+def test_decoded_split_only_when_it_fits(shards, monkeypatch):
+    runtime = training.Runtime(torch.device("cpu"))
+    assert isinstance(training.decoded_train_split(shards, runtime), loader.DecodedSplit)
+    count = manifest.split_count(shards, "train")
+    side = manifest.read_manifest(shards)["image_size"]
+    monkeypatch.setattr(loader, "DECODED_SPLIT_MAX_BYTES", 2 * 3 * side * side * count - 1)
+    assert training.decoded_train_split(shards, runtime) is None
+
+
+def test_training_from_the_decoded_split_equals_streaming(
+    shards, clean, four_epochs, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(loader, "DECODED_SPLIT_MAX_BYTES", 0)  # stream, as on big datasets
+    streamed = training.train(shards, clean, CONFIG, 0, tmp_path)
+    reference = four_epochs.model.state_dict()  # trained from the decoded split
+    for key, value in streamed.model.state_dict().items():
+        assert torch.equal(value, reference[key]), key
+
+
 def test_tar_files_hands_other_tars_to_tarfile(tmp_path):
     # A pax header (here for a long name) is not plain ustar: read through tarfile.
     path = tmp_path / "pax.tar"
@@ -171,6 +203,25 @@ def test_models_embed_to_embedding_size():
     for backbone, crop in [("small_cnn", 40), ("resnet18", 64)]:
         model = build_model({"backbone": backbone, "embedding_size": 48}).eval()
         assert model(torch.randn(2, 3, crop, crop)).shape == (2, 48)
+
+
+@pytest.mark.parametrize("width", [8, 32])
+def test_small_cnn_width_sets_the_channels_of_every_stage(width):
+    model = build_model({"backbone": "small_cnn", "embedding_size": 48, "width": width})
+    convs = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [conv.out_channels for conv in convs] == [width] + [
+        width * factor for factor in (2, 2, 4, 4, 8, 8)
+    ]
+    assert model.embedding.in_features == 8 * width
+
+
+def test_seed_sets_the_initialization():
+    def first_weights(seed: int) -> torch.Tensor:
+        training.seed_everything(seed)
+        return build_model({"backbone": "small_cnn", "width": 8}).embedding.weight.detach()
+
+    assert torch.equal(first_weights(0), first_weights(0))
+    assert not torch.equal(first_weights(0), first_weights(1))
 
 
 def test_missing_pretrained_file_is_a_clear_error(tmp_path):

@@ -84,6 +84,7 @@ class Training:
     backbone: str = "resnet50"
     pretrained: str | None = None
     embedding_size: int = 512
+    width: int = 32
     loss: str = "ArcFaceLoss"
     loss_params: Mapping[str, Any] = field(default_factory=dict)
     epochs: int = 16

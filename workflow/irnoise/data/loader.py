@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from irnoise.data.manifest import split_shards
+from irnoise.data.manifest import read_manifest, split_shards
 from irnoise.data.ustar import ustar_index
 from irnoise.errors import UserError
 
@@ -34,6 +34,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SHUFFLE_BUFFER = 2000
 SHUFFLE_INITIAL = 500  # samples buffered before the first is drawn: a quicker start
+# Decode a train split once per job, and keep its uint8 pixels, when they fit here.
+DECODED_SPLIT_MAX_BYTES = 2 * 1024**3
 
 
 def assign_shards(shards: list[Path], slot: int, slots: int) -> tuple[list[Path], int, int]:
@@ -207,7 +209,7 @@ class ShardBatches(IterableDataset):
         images = batch_tensor((len(samples), 3, size, size))
         rows = torch.tensor([int(sample["idx"]) for sample in samples], dtype=torch.int64)
         for i, sample in enumerate(samples):
-            image = decode_jpeg(sample["jpg"])
+            image = sample["image"] if "image" in sample else decode_jpeg(sample["jpg"])
             if self.train:
                 images[i] = random_crop(image, size, self.flip, rng)
             else:
@@ -218,6 +220,62 @@ class ShardBatches(IterableDataset):
         else:
             labels = torch.tensor([int(sample["cls"]) for sample in samples], dtype=torch.int64)
         return images, labels, rows
+
+
+class DecodedSplit:
+    """A split's samples, each JPEG decoded once, in shard order: the input of many epochs.
+
+    Decoded once, an epoch only crops, in the training process: no loader worker
+    competing with the compute threads for a CPU's cores, no decode per epoch
+    (bench/train_throughput.py, bench/RESULTS.md).
+    """
+
+    def __init__(self, shards: list[Path]) -> None:
+        import webdataset as wds
+
+        self.samples: dict[Path, list[dict[str, Any]]] = {}
+        for path in shards:
+            self.samples[path] = [
+                {"idx": sample["idx"], "cls": sample["cls"], "image": decode_jpeg(sample["jpg"])}
+                for sample in wds.tariterators.group_by_keys(tar_files([path]))
+            ]
+
+    @staticmethod
+    def fits(shard_dir: str | Path, split: str) -> bool:
+        """Whether the split's decoded pixels fit DECODED_SPLIT_MAX_BYTES (from the manifest)."""
+        manifest = read_manifest(shard_dir)
+        side = int(manifest.get("image_size") or 0)
+        count = int(manifest["splits"][split]["count"])
+        # image_size is the shorter side; allow 2:1 images.
+        return 0 < 2 * 3 * side * side * count <= DECODED_SPLIT_MAX_BYTES
+
+
+class DecodedBatches(ShardBatches):
+    """ShardBatches over a DecodedSplit: the same batches, without reading or decoding.
+
+    Shard permutation, sample shuffle and augmentation draw from the same seeded RNGs
+    in the same order as ShardBatches in one reader, so the batches are identical to
+    the streaming loader's with 0 or 1 workers. Runs in the main process (no workers).
+    """
+
+    def __init__(self, decoded: DecodedSplit, *args: Any, **kwargs: Any) -> None:
+        super().__init__(list(decoded.samples), *args, **kwargs)
+        self.decoded = decoded
+
+    def samples(self) -> Iterator[dict[str, Any]]:
+        import webdataset as wds
+
+        slot, slots = self.slot()
+        shards = list(self.shards)
+        if self.train:
+            random.Random(f"shards-{self.seed}-{self.epoch}").shuffle(shards)
+        mine, stride, offset = assign_shards(shards, slot, slots)
+        stream = itertools.chain.from_iterable(self.decoded.samples[path] for path in mine)
+        samples = itertools.islice(stream, offset, None, stride)
+        if self.train:
+            rng = random.Random(f"buffer-{self.seed}-{self.epoch}-{slot}-{slots}")
+            samples = wds.shuffle(SHUFFLE_BUFFER, SHUFFLE_INITIAL, rng=rng)(iter(samples))
+        return samples
 
 
 def batch_tensor(shape: tuple[int, ...]) -> torch.Tensor:
@@ -281,25 +339,31 @@ def train_loader(
     world_size: int = 1,
     pin_memory: bool = False,
     device: str | torch.device | None = None,
+    decoded: DecodedSplit | None = None,
 ) -> Iterator[Batch]:
     """One training epoch: (images, labels, rows), every train sample exactly once overall.
 
     `labels[row]` is the label of train row `row` (noisy or clean). Under DDP each rank
     reads a disjoint part; together they cover the split once. With `device`, images are
-    moved there as uint8 and normalized there (on a GPU: 4x fewer bytes to copy).
+    moved there as uint8 and normalized there (on a GPU: 4x fewer bytes to copy). With
+    `decoded` (the train split decoded once), batches are cropped from memory in this
+    process, `workers` ignored: the same batches as one worker reading the shards.
     """
-    dataset = ShardBatches(
-        split_shards(shard_dir, "train"),
-        crop_size,
-        batch_size,
-        labels=labels,
-        train=True,
-        seed=seed,
-        epoch=epoch,
-        flip=flip,
-        rank=rank,
-        world_size=world_size,
-    )
+    settings: dict[str, Any] = {
+        "labels": labels,
+        "train": True,
+        "seed": seed,
+        "epoch": epoch,
+        "flip": flip,
+        "rank": rank,
+        "world_size": world_size,
+    }
+    if decoded is not None:
+        dataset: ShardBatches = DecodedBatches(decoded, crop_size, batch_size, **settings)
+        workers = 0
+    else:
+        shards = split_shards(shard_dir, "train")
+        dataset = ShardBatches(shards, crop_size, batch_size, **settings)
     return batches(dataset, workers, pin_memory, device)
 
 

@@ -43,14 +43,14 @@ def conv_bn_relu(inputs: int, outputs: int, stride: int) -> nn.Sequential:
     )
 
 
-def small_cnn() -> tuple[nn.Module, int]:
+def small_cnn(width: int = 32) -> tuple[nn.Module, int]:
     """A VGG-like network sized for 32-64 px synthetic images on a CPU.
 
-    Channels double as the resolution halves, so every stage costs about the same; the
-    stride-2 stem makes it about 3x faster than a stride-1 one at 40 px, and global
-    average pooling makes it accept any crop size.
+    Channels (`width` in the first stage) double as the resolution halves, so every stage
+    costs about the same; the stride-2 stem makes it about 3x faster than a stride-1 one
+    at 40 px, and global average pooling makes it accept any crop size.
     """
-    widths = (32, 64, 128, 256)
+    widths = (width, 2 * width, 4 * width, 8 * width)
     layers = [conv_bn_relu(3, widths[0], stride=2)]
     for inputs, outputs in itertools.pairwise(widths):
         layers += [conv_bn_relu(inputs, outputs, stride=2), conv_bn_relu(outputs, outputs, 1)]
@@ -99,7 +99,7 @@ def build_model(config: Training | Mapping[str, Any]) -> EmbeddingNet:
     if not isinstance(config, Training):
         config = Training.from_mapping(config)
     if config.backbone == "small_cnn":
-        backbone, features = small_cnn()
+        backbone, features = small_cnn(config.width)
     elif config.backbone in BACKBONES:
         backbone, features = torchvision_resnet(config.backbone)
     else:
