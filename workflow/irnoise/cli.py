@@ -18,6 +18,7 @@ COMMANDS = {
     "noise": "write a noisy label file and its statistics",
     "train": "train an embedding model on shards with (noisy) labels",
     "evaluate": "embed an evaluation set and compute its metrics",
+    "detect": "rank training labels by how suspicious a trained model finds them",
     "collect": "gather every run's metrics.json into results/metrics.csv",
     "table1": "the study's Table 1 (uniform noise, clean vs noisy)",
     "table2": "the study's Table 2 (share of corrupted classes)",

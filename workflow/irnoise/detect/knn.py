@@ -61,9 +61,7 @@ def vote_weights(similarities: np.ndarray) -> np.ndarray:
     return weights
 
 
-def disagreement(
-    labels: np.ndarray, hoods: Neighbourhoods, chunk: int = 1 << 16
-) -> Disagreement:
+def disagreement(labels: np.ndarray, hoods: Neighbourhoods, chunk: int = 1 << 16) -> Disagreement:
     """The kNN disagreement score and suggested label of every sample under `labels`."""
     scores = np.empty(len(labels), dtype=np.float64)
     suggested = np.empty(len(labels), dtype=np.int64)
