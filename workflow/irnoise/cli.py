@@ -22,6 +22,7 @@ COMMANDS = {
     "collect": "gather every run's metrics.json into results/metrics.csv",
     "table1": "the study's Table 1 (uniform noise, clean vs noisy)",
     "table2": "the study's Table 2 (share of corrupted classes)",
+    "table4": "the study's Table 4 (which label noise the detectors find)",
     "figure": "draw one of the study's figures",
 }
 

@@ -162,6 +162,8 @@ def final_targets():
         "results/figures/fig2_training_curves.png",
         "results/figures/fig3_noise_patterns.png",
         "results/figures/fig_retrieval_vs_classification.png",
+        "results/table4.csv",
+        "results/figures/fig_detection_pr.png",
     ]
 
 
