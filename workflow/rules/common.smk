@@ -229,6 +229,73 @@ def labels_flag(wildcards, input):
     return f"--labels {input.labels}" if "labels" in input.keys() else ""
 
 
+# --- label-suspicion detection (detect.smk) ---------------------------------------
+
+DETECT = config["detect"]
+
+
+def detect_config(name):
+    """What a detect job depends on: the embedding settings and the detector settings."""
+    experiment = EXPERIMENTS[name]
+    keys = ("crop_size", "eval_batch_size")
+    return canonical(
+        {key: experiment[key] for key in keys}
+        | {key: DETECT[key] for key in ("k", "cleanlab_max_cells")}
+    )
+
+
+def detect_runs():
+    """(experiment, scheme, level, seed) of every noisy run of the grid."""
+    return [
+        (name, scheme, level, seed)
+        for name in sorted(EXPERIMENTS)
+        for scheme, level, seed in runs(name)
+        if scheme != "clean"
+    ]
+
+
+def detect_inputs(kind):
+    """Table 4's inputs, one per noisy run, in the same order for every kind."""
+    files = []
+    for name, scheme, level, seed in detect_runs():
+        dataset = EXPERIMENTS[name]["train"]
+        run = dict(experiment=name, scheme=scheme, level=level, seed=seed)
+        files.append(
+            {
+                "scores": f"{RUN_DIR}/detect.npz".format(**run),
+                "labels": LABELS.format(dataset=dataset, **run) + ".npy",
+                "clean": f"data/shards/{dataset}",
+            }[kind]
+        )
+    return files
+
+
+def detect_experiment(dataset):
+    """The experiment whose clean run's model scores a user's dataset: the first (by
+    name) that trains on it."""
+    trained = sorted(name for name, e in EXPERIMENTS.items() if e["train"] == dataset)
+    if not trained:
+        raise ValueError(
+            f"results/detect/{dataset}/ needs a model trained on {dataset}: add an experiment "
+            f"with `train: {dataset}` to the config (see README, Find mislabelled images)"
+        )
+    return trained[0]
+
+
+def detect_model(wildcards):
+    run = dict(scheme="clean", level="0", seed=SEEDS[0])
+    return f"{RUN_DIR}/model.pt".format(
+        experiment=detect_experiment(wildcards.dataset), **run
+    )
+
+
+def dataset_identity(name):
+    source = DATASETS[name]["source"]
+    return canonical(
+        {"source": source, "root": dataset_root(name), "options": adapter_options(name)}
+    )
+
+
 wildcard_constraints:
     dataset="|".join(sorted(DATASETS)),
     experiment="|".join(sorted(EXPERIMENTS)),

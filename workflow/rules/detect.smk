@@ -1,70 +1,6 @@
 # Label-suspicion detection: scores of every noisy run's training labels (Table 4, and
 # its precision-recall figure), and the ranked suspicious samples of a user's dataset.
 
-DETECT = config["detect"]
-
-
-def detect_config(name):
-    """What a detect job depends on: the embedding settings and the detector settings."""
-    experiment = EXPERIMENTS[name]
-    keys = ("crop_size", "eval_batch_size")
-    return canonical(
-        {key: experiment[key] for key in keys}
-        | {key: DETECT[key] for key in ("k", "cleanlab_max_cells")}
-    )
-
-
-def detect_runs():
-    """(experiment, scheme, level, seed) of every noisy run of the grid."""
-    return [
-        (name, scheme, level, seed)
-        for name in sorted(EXPERIMENTS)
-        for scheme, level, seed in runs(name)
-        if scheme != "clean"
-    ]
-
-
-def detect_inputs(kind):
-    """Table 4's inputs, one per noisy run, in the same order for every kind."""
-    files = []
-    for name, scheme, level, seed in detect_runs():
-        dataset = EXPERIMENTS[name]["train"]
-        run = dict(experiment=name, scheme=scheme, level=level, seed=seed)
-        files.append(
-            {
-                "scores": f"{RUN_DIR}/detect.npz".format(**run),
-                "labels": LABELS.format(dataset=dataset, **run) + ".npy",
-                "clean": f"data/shards/{dataset}",
-            }[kind]
-        )
-    return files
-
-
-def detect_experiment(dataset):
-    """The experiment whose clean run's model scores a user's dataset: the first (by
-    name) that trains on it."""
-    trained = sorted(name for name, e in EXPERIMENTS.items() if e["train"] == dataset)
-    if not trained:
-        raise ValueError(
-            f"results/detect/{dataset}/ needs a model trained on {dataset}: add an experiment "
-            f"with `train: {dataset}` to the config (see README, Find mislabelled images)"
-        )
-    return trained[0]
-
-
-def detect_model(wildcards):
-    run = dict(scheme="clean", level="0", seed=SEEDS[0])
-    return f"{RUN_DIR}/model.pt".format(
-        experiment=detect_experiment(wildcards.dataset), **run
-    )
-
-
-def dataset_identity(name):
-    source = DATASETS[name]["source"]
-    return canonical(
-        {"source": source, "root": dataset_root(name), "options": adapter_options(name)}
-    )
-
 
 rule detect_run:
     input:
@@ -161,5 +97,5 @@ rule detect_dataset:
     shell:
         "irnoise detect --model {input.model} --shards {input.shards}"
         " --config {params.config:q} --dataset {params.dataset:q} --out {output.scores}"
-        " --csv {output.csv} --picture {output.picture} --detector {params.detector}"
+        " --csv {output.csv} --picture {output.picture} --detector {params.detector:q}"
         " --top {params.top} --threads {threads} 2> {log}"
