@@ -145,3 +145,19 @@ def test_precision_and_recall_at_t_count_the_top_t(case):
     metrics = evaluation.detection_metrics(scores, changed)
     assert metrics["precision_at_t"] == pytest.approx(hits / t)
     assert metrics["recall_at_t"] == pytest.approx(hits / t)
+
+
+def test_command_modules_import_only_the_standard_library():
+    import subprocess
+    import sys
+
+    modules = (
+        "irnoise.commands.detect, irnoise.commands.table4, irnoise.report.figures.detection_pr"
+    )
+    code = (
+        f"import sys; import {modules}; "
+        "heavy = {'numpy', 'pandas', 'matplotlib', 'torch', 'faiss', 'cleanlab'}; "
+        "heavy &= set(sys.modules); "
+        "sys.exit(f'imported at module level: {sorted(heavy)}' if heavy else 0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
