@@ -125,7 +125,7 @@ scores_and_masks = st.integers(2, 60).flatmap(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(scores_and_masks)
 def test_auroc_and_average_precision_match_scikit_learn(case):
     scores, changed = np.array(case[0], dtype=float), np.array(case[1])
@@ -135,7 +135,7 @@ def test_auroc_and_average_precision_match_scikit_learn(case):
     )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(scores_and_masks)
 def test_precision_and_recall_at_t_count_the_top_t(case):
     scores, changed = np.array(case[0], dtype=float), np.array(case[1])
@@ -161,3 +161,14 @@ def test_command_modules_import_only_the_standard_library():
         "sys.exit(f'imported at module level: {sorted(heavy)}' if heavy else 0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_class_or_one_sample(capsys):
+    from irnoise.errors import UserError
+
+    embeddings = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+    result = run_detectors(embeddings, np.zeros(20, dtype=np.int64), k=5)
+    assert result.detectors == ["knn"] and not result.scores["knn"].any()
+    assert "cleanlab skipped: every sample has the same label" in capsys.readouterr().err
+    with pytest.raises(UserError, match="needs at least two training samples, got 1"):
+        run_detectors(embeddings[:1], np.zeros(1, dtype=np.int64))

@@ -59,6 +59,9 @@ def cleanlab_from_neighbours(
 ) -> CleanlabResult | None:
     """cleanlab on the kNN vote, or None (with a message) where the dense matrix is too big."""
     classes = int(labels.max()) + 1
+    if len(np.unique(labels)) < 2:
+        print("cleanlab skipped: every sample has the same label", file=sys.stderr)
+        return None
     if not fits(len(labels), classes, max_cells):
         print(
             f"cleanlab skipped: its {len(labels):,} x {classes:,} probability matrix exceeds "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from irnoise.errors import UserError
 from irnoise.evaluate import knn
 
 DEFAULT_K = 10
@@ -41,7 +42,10 @@ def neighbourhoods(embeddings: np.ndarray, k: int = DEFAULT_K) -> Neighbourhoods
     vectors = knn.normalized(embeddings)
     k = min(k, len(vectors) - 1)
     if k < 1:
-        raise ValueError("kNN detection needs at least two samples")
+        raise UserError(
+            f"label-suspicion detection needs at least two training samples, got "
+            f"{len(vectors)}: add images to the dataset's train split"
+        )
     ids = np.empty((len(vectors), k), dtype=np.int64)
     similarities = np.empty((len(vectors), k), dtype=np.float32)
     progress = tqdm(total=len(vectors), desc="neighbours", unit="img", mininterval=1)
