@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from irnoise.atomic import atomic_path
 from irnoise.detect import cleanlab_scores, knn, margin
+
+if TYPE_CHECKING:
+    import torch
 
 DETECTORS = ("knn", "cleanlab", "margin")
 
@@ -40,7 +44,7 @@ class DetectorScores:
 def run_detectors(
     embeddings: np.ndarray,
     labels: np.ndarray,
-    loss=None,
+    loss: torch.nn.Module | None = None,
     k: int = knn.DEFAULT_K,
     max_cells: int = cleanlab_scores.DEFAULT_MAX_CELLS,
     device: str = "cpu",

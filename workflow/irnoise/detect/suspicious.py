@@ -49,8 +49,14 @@ def suspicious_csv(
     return out.getvalue()
 
 
-def write_suspicious_csv(path: str | Path, *args, **kwargs) -> None:
-    write_text(path, suspicious_csv(*args, **kwargs))
+def write_suspicious_csv(
+    path: str | Path,
+    result: DetectorScores,
+    detector: str,
+    files: list[tuple[str, str]],
+    names: list[str],
+) -> None:
+    write_text(path, suspicious_csv(result, detector, files, names))
 
 
 def top_rows(result: DetectorScores, detector: str, top: int) -> list[int]:
@@ -65,6 +71,21 @@ def rows_to_show(result: DetectorScores, rows: list[int]) -> set[int]:
     return shown
 
 
+def line_cells(
+    result: DetectorScores, detector: str, row: int, names: list[str]
+) -> list[tuple[int, str, str]]:
+    """(row, title, title colour) of a suspicious image and of its nearest neighbours."""
+    given = int(result.labels[row])
+    suggested = int(result.suggested[detector][row])
+    title = f"#{row} filed: {label_name(names, given)}\nlooks: {label_name(names, suggested)}"
+    cells = [(row, title, "red" if suggested != given else "black")]
+    for neighbour in result.neighbours.ids[row, :NEIGHBOURS_SHOWN]:
+        label = int(result.labels[neighbour])
+        colour = "green" if label == given else "black"
+        cells.append((int(neighbour), label_name(names, label), colour))
+    return cells
+
+
 def draw_top_suspicious(
     path: str | Path,
     result: DetectorScores,
@@ -73,38 +94,27 @@ def draw_top_suspicious(
     images: dict[int, bytes],
     names: list[str],
 ) -> None:
-    """One line per suspicious image: it (red title: given -> suggested label), then its
-    nearest training neighbours with their labels (green where they agree with the given
-    label, so a line of other colours says "this one is filed in the wrong class")."""
+    """One line per suspicious image: it (titled with the label it is filed under and the
+    one its neighbours suggest, red where they differ), then its nearest training
+    neighbours with their labels (green where they agree with the filed label: a line
+    without green says "this one is filed in the wrong class")."""
     from PIL import Image
 
     from irnoise.report.figures import pyplot, save_figure
 
     plt = pyplot()
-    columns = 1 + NEIGHBOURS_SHOWN
+    columns, lines = 1 + NEIGHBOURS_SHOWN, max(len(rows), 1)
     figure, axes = plt.subplots(
-        max(len(rows), 1),
-        columns,
-        figsize=(1.6 * columns, 1.8 * max(len(rows), 1)),
-        squeeze=False,
-        layout="constrained",
+        lines, columns, figsize=(1.6 * columns, 1.8 * lines), squeeze=False, layout="constrained"
     )
     figure.suptitle(f"Most suspicious training labels ({detector}) and their nearest neighbours")
     for line, row in zip(axes, rows, strict=False):
-        given = int(result.labels[row])
-        suggested = int(result.suggested[detector][row])
-        title = f"#{row} filed: {label_name(names, given)}\nlooks: {label_name(names, suggested)}"
-        cells = [(row, title, "red" if suggested != given else "black")]
-        for neighbour in result.neighbours.ids[row, :NEIGHBOURS_SHOWN]:
-            label = int(result.labels[neighbour])
-            cells.append(
-                (int(neighbour), label_name(names, label), "green" if label == given else "black")
-            )
-        for axis, (shown, title, color) in zip(line, cells, strict=False):
+        for axis, (shown, title, colour) in zip(
+            line, line_cells(result, detector, row, names), strict=False
+        ):
             if shown in images:
                 axis.imshow(np.asarray(Image.open(io.BytesIO(images[shown])).convert("RGB")))
-            axis.set_title(title, fontsize=7, color=color)
-            axis.axis("off")
-    for axis in axes.flat[len(rows) * columns :]:
+            axis.set_title(title, fontsize=7, color=colour)
+    for axis in axes.flat:
         axis.axis("off")
     save_figure(figure, path)
