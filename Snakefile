@@ -36,6 +36,7 @@ include: "workflow/rules/noise.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/detect.smk"
 
 
 rule all:
@@ -55,3 +56,5 @@ localrules:
     figure_training_curves,
     figure_noise_patterns,
     figure_retrieval_vs_classification,
+    table4,
+    figure_detection_pr,

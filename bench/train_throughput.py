@@ -40,9 +40,9 @@ from irnoise.data.loader import (
     decode_jpeg,
     normalize,
     random_crop,
-    split_shards,
     train_loader,
 )
+from irnoise.data.manifest import split_shards
 from irnoise.train.loop import Runtime, Trainee, load_clean_labels, make_optimizer, run_epoch
 from irnoise.train.losses import build_loss
 from irnoise.train.models import build_model

@@ -128,7 +128,8 @@ def test_schema_defaults_equal_the_dataclasses() -> None:
         ),
         (schema_defaults(defs["synthetic"]["properties"]), dataclass_defaults(typed.Synthetic)),
         (schema_defaults(top["noise"]["properties"]), dataclass_defaults(typed.Noise)),
-        (schema_defaults(top), dataclass_defaults(typed.Study) | {"noise": {}}),
+        (schema_defaults(top["detect"]["properties"]), dataclass_defaults(typed.Detect)),
+        (schema_defaults(top), dataclass_defaults(typed.Study) | {"noise": {}, "detect": {}}),
     ]
     for schema, dataclass in pairs:
         assert schema == dataclass
@@ -177,7 +178,7 @@ def sop(**values: Any):
 BAD_CONFIGS = {
     "unknown top-level key": (
         lambda c: c.update(foo=1),
-        "(top level): unknown key 'foo': known keys: datasets, experiments, noise",
+        "(top level): unknown key 'foo': known keys: datasets, detect, experiments, noise",
     ),
     "level out of range": (
         lambda c: c["noise"].update(levels=[0.2, 1.5]),

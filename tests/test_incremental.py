@@ -29,7 +29,10 @@ REPORTS = {
     "figure_training_curves": "results/figures/fig2_training_curves.png",
     "figure_noise_patterns": "results/figures/fig3_noise_patterns.png",
     "figure_retrieval_vs_classification": "results/figures/fig_retrieval_vs_classification.png",
+    "table4": "results/table4.csv",
+    "figure_detection_pr": "results/figures/fig_detection_pr.png",
 }
+DETECTION_REPORTS = ("table4", "figure_detection_pr")
 
 Job = tuple[str, str]  # (rule, first output)
 
@@ -94,12 +97,21 @@ def runs(experiment: str, config: dict = PRESET) -> list[str]:
 
 
 def training(experiment: str, config: dict = PRESET, level: str | None = None) -> set[Job]:
-    """Train and evaluate jobs of an experiment's runs (at one noise level, if given)."""
+    """Train, evaluate and detect jobs of an experiment's runs (at one noise level, if given)."""
     return {
         job
         for run in runs(experiment, config)
         if level is None or f"/{level}/" in run
         for job in (("train", f"{run}/model.pt"), ("evaluate", f"{run}/metrics.json"))
+    } | detection(experiment, config, level)
+
+
+def detection(experiment: str, config: dict = PRESET, level: str | None = None) -> set[Job]:
+    """Label-suspicion jobs of an experiment's noisy runs (the clean run has none)."""
+    return {
+        ("detect_run", f"{run}/detect.npz")
+        for run in runs(experiment, config)
+        if "/clean/" not in run and (level is None or f"/{level}/" in run)
     }
 
 
@@ -153,6 +165,7 @@ def test_training_hyperparameter_reruns_that_experiment_only(finished: Path) -> 
         "figure_training_curves",
         "figure_noise_patterns",
         "figure_retrieval_vs_classification",
+        *DETECTION_REPORTS,
     )
     assert planned_jobs(finished, edit) == expected
 
@@ -161,9 +174,28 @@ def test_evaluation_setting_reruns_evaluation_only(finished: Path) -> None:
     def edit(config: dict) -> None:
         config["experiments"]["faces"]["eval_batch_size"] = 17
 
-    expected = evaluation("faces") | reports(
-        "collect_metrics", "table1", "findings", "figure_retrieval_vs_classification"
+    # The detect jobs embed the train split with the same batch size setting.
+    expected = (
+        evaluation("faces")
+        | detection("faces")
+        | reports(
+            "collect_metrics",
+            "table1",
+            "findings",
+            "figure_retrieval_vs_classification",
+            *DETECTION_REPORTS,
+        )
     )
+    assert planned_jobs(finished, edit) == expected
+
+
+def test_detector_setting_reruns_detection_only(finished: Path) -> None:
+    def edit(config: dict) -> None:
+        config["detect"] = {"k": 7}
+
+    expected = {
+        job for experiment in PRESET["experiments"] for job in detection(experiment)
+    } | reports(*DETECTION_REPORTS)
     assert planned_jobs(finished, edit) == expected
 
 
@@ -196,6 +228,7 @@ def test_new_noise_level_adds_only_its_jobs(finished: Path) -> None:
             "figure_training_curves",
             "figure_noise_patterns",
             "figure_retrieval_vs_classification",
+            *DETECTION_REPORTS,
         )
     )
     assert planned_jobs(finished, edit) == expected

@@ -18,10 +18,12 @@ COMMANDS = {
     "noise": "write a noisy label file and its statistics",
     "train": "train an embedding model on shards with (noisy) labels",
     "evaluate": "embed an evaluation set and compute its metrics",
+    "detect": "rank training labels by how suspicious a trained model finds them",
     "collect": "gather every run's metrics.json into results/metrics.csv",
     "table1": "the study's Table 1 (uniform noise, clean vs noisy)",
     "table2": "the study's Table 2 (share of corrupted classes)",
     "findings": "the paper's claims tested on this run, with intervals and verdicts",
+    "table4": "Table 4 (which label noise the detectors find; not in the study)",
     "figure": "draw one of the study's figures",
 }
 

@@ -223,11 +223,30 @@ class Noise:
 
 
 @dataclass(frozen=True)
+class Detect:
+    """Label-suspicion detection: Table 4's detectors and a user's dataset's ranking."""
+
+    k: int = 10
+    cleanlab_max_cells: int = 250_000_000
+    detector: str = "knn"
+    top: int = 12
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str = "--config") -> Detect:
+        properties = schema()["properties"]["detect"]["properties"]
+        definition = {"type": "object", "properties": properties}
+        if lines := schema_errors(dict(values), definition):
+            raise UserError(f"{where}: " + "; ".join(lines))
+        return _from_mapping(cls, values, where)
+
+
+@dataclass(frozen=True)
 class Study:
     datasets: Mapping[str, Dataset]
     experiments: Mapping[str, Experiment]
     noise: Noise = field(default_factory=Noise)
     seeds: tuple[int, ...] = (0,)
+    detect: Detect = field(default_factory=Detect)
     reference_histograms: tuple[str, ...] = (
         "sop_train",
         "inshop_train",
@@ -246,6 +265,8 @@ class Study:
         }
         if "noise" in values:
             values["noise"] = _from_mapping(Noise, values["noise"], "noise")
+        if "detect" in values:
+            values["detect"] = Detect.from_mapping(values["detect"], "detect")
         return _from_mapping(cls, values, "config")
 
 

@@ -139,6 +139,8 @@ def final_targets():
         "results/figures/fig2_training_curves.png",
         "results/figures/fig3_noise_patterns.png",
         "results/figures/fig_retrieval_vs_classification.png",
+        "results/table4.csv",
+        "results/figures/fig_detection_pr.png",
     ]
 
 
@@ -201,6 +203,75 @@ def train_input(wildcards):
 def labels_flag(wildcards, input):
     """The --labels argument of a noisy run, quoted for the shell; none for a clean run."""
     return f"--labels {shlex.quote(input.labels)}" if "labels" in input.keys() else ""
+
+
+# --- label-suspicion detection (detect.smk) ---------------------------------------
+
+DETECT = STUDY.detect
+
+
+def detect_config(name):
+    """What a detect job depends on: the embedding settings and the detector settings."""
+    return canonical(
+        EXPERIMENTS[name].evaluation.to_dict()
+        | {"k": DETECT.k, "cleanlab_max_cells": DETECT.cleanlab_max_cells}
+    )
+
+
+def detect_runs():
+    """(experiment, scheme, level, seed) of every noisy run of the grid."""
+    return [
+        (name, scheme, level, seed)
+        for name in sorted(EXPERIMENTS)
+        for scheme, level, seed in runs(name)
+        if scheme != CLEAN_SCHEME
+    ]
+
+
+def detect_inputs(kind):
+    """Table 4's inputs, one per noisy run, in the same order for every kind."""
+    files = []
+    for name, scheme, level, seed in detect_runs():
+        dataset = EXPERIMENTS[name].train
+        run = dict(experiment=name, scheme=scheme, level=level, seed=seed)
+        files.append(
+            {
+                "scores": f"{RUN_DIR}/detect.npz".format(**run),
+                "labels": LABELS.format(dataset=dataset, **run) + ".npy",
+                "clean": SHARDS.format(dataset=dataset),
+            }[kind]
+        )
+    return files
+
+
+def detect_experiment(dataset):
+    """The experiment whose clean run's model scores a user's dataset: the first (by
+    name) that trains on it."""
+    trained = sorted(name for name, e in EXPERIMENTS.items() if e.train == dataset)
+    if not trained:
+        raise ValueError(
+            f"results/detect/{dataset}/ needs a model trained on {dataset}: add an experiment "
+            f"with `train: {dataset}` to the config (see README, Find mislabelled images)"
+        )
+    return trained[0]
+
+
+def detect_model(wildcards):
+    run = dict(scheme=CLEAN_SCHEME, level=CLEAN_LEVEL, seed=SEEDS[0])
+    return f"{RUN_DIR}/model.pt".format(
+        experiment=detect_experiment(wildcards.dataset), **run
+    )
+
+
+def dataset_identity(name):
+    dataset = DATASETS[name]
+    return canonical(
+        {
+            "source": dataset.source,
+            "root": dataset.path,
+            "options": dataset.adapter_options,
+        }
+    )
 
 
 wildcard_constraints:

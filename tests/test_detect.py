@@ -1,0 +1,174 @@
+"""Label-suspicion detectors and their evaluation, on constructed embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from irnoise.detect import cleanlab_scores, evaluation, knn, margin
+from irnoise.detect.scores import load, run_detectors, save
+
+
+def planted_flips(classes=6, per_class=30, dim=16, flips=12, seed=0):
+    """Tight clusters, one per class, and `flips` samples relabelled to another class."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, dim))
+    clean = np.repeat(np.arange(classes), per_class)
+    embeddings = centres[clean] + 0.05 * rng.normal(size=(len(clean), dim))
+    changed = np.zeros(len(clean), dtype=bool)
+    changed[rng.choice(len(clean), flips, replace=False)] = True
+    noisy = clean.copy()
+    noisy[changed] = (clean[changed] + rng.integers(1, classes, flips)) % classes
+    return embeddings.astype(np.float32), clean, noisy, changed
+
+
+def test_knn_finds_planted_flips_and_suggests_the_true_labels():
+    embeddings, clean, noisy, changed = planted_flips()
+    hoods = knn.neighbourhoods(embeddings, k=10)
+    vote = knn.disagreement(noisy, hoods)
+    assert roc_auc_score(changed, vote.scores) > 0.99
+    np.testing.assert_array_equal(vote.suggested[changed], clean[changed])
+    top = evaluation.ranking(vote.scores)[: changed.sum()]
+    assert changed[top].all()
+
+
+def test_knn_disagreement_matches_a_naive_loop():
+    rng = np.random.default_rng(1)
+    embeddings = rng.normal(size=(40, 8)).astype(np.float32)
+    labels = rng.integers(0, 3, 40)
+    hoods = knn.neighbourhoods(embeddings, k=5)
+    vote = knn.disagreement(labels, hoods)
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    cosine = unit @ unit.T
+    for i in range(40):
+        others = [j for j in np.argsort(-cosine[i], kind="stable") if j != i][:5]
+        weights = np.clip(cosine[i, others], 0, None)
+        weights = weights if weights.sum() > 0 else np.ones(5)
+        neighbour_labels = labels[others]
+        expected = weights[neighbour_labels != labels[i]].sum() / weights.sum()
+        assert vote.scores[i] == pytest.approx(expected, abs=1e-5)
+        totals = {c: weights[neighbour_labels == c].sum() for c in set(neighbour_labels)}
+        assert totals[vote.suggested[i]] == pytest.approx(max(totals.values()), abs=1e-5)
+
+
+def test_knn_probabilities_are_the_weighted_vote():
+    embeddings, _, noisy, _ = planted_flips(classes=3, per_class=5, flips=2)
+    hoods = knn.neighbourhoods(embeddings, k=4)
+    probabilities = knn.knn_probabilities(noisy, hoods, num_classes=4, smoothing=0.0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    vote = knn.disagreement(noisy, hoods)
+    own = probabilities[np.arange(len(noisy)), noisy]
+    np.testing.assert_allclose(own, 1.0 - vote.scores, atol=1e-6)
+
+
+def test_cleanlab_path_agrees_with_calling_cleanlab_directly():
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    embeddings, _, noisy, changed = planted_flips(seed=3)
+    hoods = knn.neighbourhoods(embeddings, k=10)
+    result = cleanlab_scores.cleanlab_from_neighbours(noisy, hoods)
+    probabilities = knn.knn_probabilities(noisy, hoods, int(noisy.max()) + 1)
+    flagged = find_label_issues(noisy, probabilities)
+    quality = get_label_quality_scores(noisy, probabilities, method="normalized_margin")
+    np.testing.assert_array_equal(result.flagged, flagged)
+    np.testing.assert_allclose(result.scores, flagged + 1 - quality)
+    assert roc_auc_score(changed, result.scores) > 0.99
+
+
+def test_cleanlab_is_skipped_where_its_matrix_does_not_fit(capsys):
+    embeddings, _, noisy, _ = planted_flips()
+    hoods = knn.neighbourhoods(embeddings, k=5)
+    assert cleanlab_scores.cleanlab_from_neighbours(noisy, hoods, max_cells=100) is None
+    assert "probability matrix exceeds 100 cells" in capsys.readouterr().err
+
+
+def test_margin_matches_numpy_cosines():
+    import torch
+    from pytorch_metric_learning.losses import ArcFaceLoss
+
+    loss = ArcFaceLoss(num_classes=5, embedding_size=8)
+    rng = np.random.default_rng(2)
+    embeddings = rng.normal(size=(30, 8)).astype(np.float32)
+    labels = rng.integers(0, 5, 30)
+    result = margin.head_margin(loss, embeddings, labels)
+    weights = loss.W.detach().numpy().T
+    cosine = (embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)) @ (
+        weights / np.linalg.norm(weights, axis=1, keepdims=True)
+    ).T
+    for i, label in enumerate(labels):
+        best_other = np.delete(cosine[i], label).max()
+        assert result.scores[i] == pytest.approx(best_other - cosine[i, label], abs=1e-5)
+    np.testing.assert_array_equal(result.suggested, cosine.argmax(axis=1))
+    assert margin.head_margin(torch.nn.Identity(), embeddings, labels) is None
+
+
+def test_scores_file_round_trip(tmp_path):
+    embeddings, _, noisy, _ = planted_flips()
+    result = run_detectors(embeddings, noisy, k=5)
+    save(tmp_path / "detect.npz", result)
+    back = load(tmp_path / "detect.npz")
+    assert back.detectors == ["knn", "cleanlab"]
+    np.testing.assert_array_equal(back.scores["knn"], result.scores["knn"])
+    np.testing.assert_array_equal(back.neighbours.ids, result.neighbours.ids)
+    np.testing.assert_array_equal(back.cleanlab_flagged, result.cleanlab_flagged)
+
+
+scores_and_masks = st.integers(2, 60).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.integers(0, 5), min_size=n, max_size=n),  # few values: many ties
+        st.lists(st.booleans(), min_size=n, max_size=n).filter(lambda m: 0 < sum(m) < len(m)),
+    )
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scores_and_masks)
+def test_auroc_and_average_precision_match_scikit_learn(case):
+    scores, changed = np.array(case[0], dtype=float), np.array(case[1])
+    assert evaluation.auroc(scores, changed) == pytest.approx(roc_auc_score(changed, scores))
+    assert evaluation.average_precision(scores, changed) == pytest.approx(
+        average_precision_score(changed, scores)
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(scores_and_masks)
+def test_precision_and_recall_at_t_count_the_top_t(case):
+    scores, changed = np.array(case[0], dtype=float), np.array(case[1])
+    t = int(changed.sum())
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    hits = sum(changed[i] for i in order[:t])
+    metrics = evaluation.detection_metrics(scores, changed)
+    assert metrics["precision_at_t"] == pytest.approx(hits / t)
+    assert metrics["recall_at_t"] == pytest.approx(hits / t)
+
+
+def test_command_modules_import_only_the_standard_library():
+    import subprocess
+    import sys
+
+    modules = (
+        "irnoise.commands.detect, irnoise.commands.table4, irnoise.report.figures.detection_pr"
+    )
+    code = (
+        f"import sys; import {modules}; "
+        "heavy = {'numpy', 'pandas', 'matplotlib', 'torch', 'faiss', 'cleanlab'}; "
+        "heavy &= set(sys.modules); "
+        "sys.exit(f'imported at module level: {sorted(heavy)}' if heavy else 0)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_class_or_one_sample(capsys):
+    from irnoise.errors import UserError
+
+    embeddings = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
+    result = run_detectors(embeddings, np.zeros(20, dtype=np.int64), k=5)
+    assert result.detectors == ["knn"] and not result.scores["knn"].any()
+    assert "cleanlab skipped: every sample has the same label" in capsys.readouterr().err
+    with pytest.raises(UserError, match="needs at least two training samples, got 1"):
+        run_detectors(embeddings[:1], np.zeros(1, dtype=np.int64))

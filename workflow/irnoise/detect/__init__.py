@@ -1,0 +1,1 @@
+"""Label-suspicion detectors: which training labels look wrong to a trained embedding model."""

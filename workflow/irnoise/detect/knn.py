@@ -1,0 +1,110 @@
+"""kNN disagreement: how much of a sample's neighbourhood carries another label.
+
+Each training sample's k nearest neighbours in its own training set (cosine similarity,
+faiss, itself excluded by row) vote for their labels with weight max(similarity, 0). The
+score is the share of the vote that goes to other labels (0: every neighbour agrees,
+1: none does); the suggested label is the label with the largest vote, ties going to the
+label of the nearer neighbour. Neighbours are computed one batch of queries at a time,
+so the memory beyond the embeddings and their index is O(n k).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from irnoise.errors import UserError
+from irnoise.evaluate import knn
+
+DEFAULT_K = 10
+
+
+@dataclass(frozen=True)
+class Neighbourhoods:
+    """The k nearest training samples of every training sample: ids (n, k), similarities."""
+
+    ids: np.ndarray
+    similarities: np.ndarray
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Per sample: score in [0, 1] (higher is more suspicious) and the suggested label."""
+
+    scores: np.ndarray
+    suggested: np.ndarray
+
+
+def neighbourhoods(embeddings: np.ndarray, k: int = DEFAULT_K) -> Neighbourhoods:
+    """Leave-one-out k nearest neighbours of every row of `embeddings` (cosine, exact)."""
+    vectors = knn.normalized(embeddings)
+    k = min(k, len(vectors) - 1)
+    if k < 1:
+        raise UserError(
+            f"label-suspicion detection needs at least two training samples, got "
+            f"{len(vectors)}: add images to the dataset's train split"
+        )
+    ids = np.empty((len(vectors), k), dtype=np.int64)
+    similarities = np.empty((len(vectors), k), dtype=np.float32)
+    progress = tqdm(total=len(vectors), desc="neighbours", unit="img", mininterval=1)
+    with progress:
+        for part in knn.iter_neighbors(vectors, k):
+            rows = slice(part.start, part.start + len(part.ids))
+            ids[rows], similarities[rows] = part.ids, part.scores
+            progress.update(len(part.ids))
+    return Neighbourhoods(ids, similarities)
+
+
+def vote_weights(similarities: np.ndarray) -> np.ndarray:
+    """max(similarity, 0); a row whose weights are all zero votes uniformly instead."""
+    weights = np.clip(np.nan_to_num(similarities, neginf=0.0), 0.0, None).astype(np.float64)
+    empty = weights.sum(axis=1) == 0
+    weights[empty] = 1.0
+    return weights
+
+
+def disagreement(labels: np.ndarray, hoods: Neighbourhoods, chunk: int = 1 << 16) -> Disagreement:
+    """The kNN disagreement score and suggested label of every sample under `labels`."""
+    scores = np.empty(len(labels), dtype=np.float64)
+    suggested = np.empty(len(labels), dtype=np.int64)
+    for start in range(0, len(labels), chunk):
+        rows = slice(start, start + chunk)
+        scores[rows], suggested[rows] = _disagreement_chunk(
+            labels[rows], labels[hoods.ids[rows]], vote_weights(hoods.similarities[rows])
+        )
+    return Disagreement(scores, suggested)
+
+
+def _disagreement_chunk(
+    own: np.ndarray, neighbour_labels: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    same = neighbour_labels == own[:, None]
+    scores = 1.0 - (weights * same).sum(axis=1) / weights.sum(axis=1)
+    # votes[i, j]: the total weight of neighbour j's label in row i (O(k^2) per row, small k).
+    match = neighbour_labels[:, :, None] == neighbour_labels[:, None, :]
+    votes = (match * weights[:, None, :]).sum(axis=2)
+    winner = votes.argmax(axis=1)  # first maximum: the nearer neighbour wins a tie
+    return scores, np.take_along_axis(neighbour_labels, winner[:, None], axis=1)[:, 0]
+
+
+def knn_probabilities(
+    labels: np.ndarray, hoods: Neighbourhoods, num_classes: int, smoothing: float = 0.01
+) -> np.ndarray:
+    """Dense (n, num_classes) class probabilities from the neighbours' weighted votes.
+
+    Leave-one-out, so out-of-sample as cleanlab wants them; `smoothing` spreads that much
+    mass uniformly, so that no class has probability exactly zero. Memory: n x classes
+    float32; callers check it fits (`cleanlab_scores.fits`).
+    """
+    weights = vote_weights(hoods.similarities)
+    weights /= weights.sum(axis=1, keepdims=True)
+    probabilities = np.full((len(labels), num_classes), smoothing / num_classes, np.float32)
+    rows = np.repeat(np.arange(len(labels)), hoods.ids.shape[1])
+    np.add.at(
+        probabilities,
+        (rows, labels[hoods.ids].ravel()),
+        ((1.0 - smoothing) * weights).ravel().astype(np.float32),
+    )
+    return probabilities

@@ -1,0 +1,92 @@
+"""Every detector's scores for one training set, and their file (`detect.npz`).
+
+The file holds, per training row: the labels the model was trained on (`labels`), each
+detector's suspicion score and suggested label (`<detector>_score`, `<detector>_suggested`),
+cleanlab's flags where it ran, and the k nearest neighbours (`neighbour_ids`,
+`neighbour_similarities`) that the picture of the top suspicious images shows. Detectors
+that did not run (no class head; cleanlab's matrix too big) are absent; `detectors`
+lists those present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from irnoise.atomic import atomic_path
+from irnoise.detect import cleanlab_scores, knn, margin
+
+if TYPE_CHECKING:
+    import torch
+
+DETECTORS = ("knn", "cleanlab", "margin")
+
+
+@dataclass
+class DetectorScores:
+    labels: np.ndarray
+    neighbours: knn.Neighbourhoods
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    suggested: dict[str, np.ndarray] = field(default_factory=dict)
+    cleanlab_flagged: np.ndarray | None = None
+
+    @property
+    def detectors(self) -> list[str]:
+        return [name for name in DETECTORS if name in self.scores]
+
+    def add(self, name: str, scores: np.ndarray, suggested: np.ndarray) -> None:
+        self.scores[name], self.suggested[name] = scores, suggested
+
+
+def run_detectors(
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    loss: torch.nn.Module | None = None,
+    k: int = knn.DEFAULT_K,
+    max_cells: int = cleanlab_scores.DEFAULT_MAX_CELLS,
+    device: str = "cpu",
+) -> DetectorScores:
+    """kNN disagreement, cleanlab (where its matrix fits) and the class-head margin (where
+    the loss has class weights) on one set of embeddings and its labels."""
+    hoods = knn.neighbourhoods(embeddings, k)
+    result = DetectorScores(labels, hoods)
+    vote = knn.disagreement(labels, hoods)
+    result.add("knn", vote.scores, vote.suggested)
+    cleanlab = cleanlab_scores.cleanlab_from_neighbours(labels, hoods, max_cells)
+    if cleanlab is not None:
+        result.add("cleanlab", cleanlab.scores, cleanlab.suggested)
+        result.cleanlab_flagged = cleanlab.flagged
+    head = margin.head_margin(loss, embeddings, labels, device) if loss is not None else None
+    if head is not None:
+        result.add("margin", head.scores, head.suggested)
+    return result
+
+
+def save(path: str | Path, result: DetectorScores) -> None:
+    arrays = {
+        "labels": result.labels,
+        "neighbour_ids": result.neighbours.ids,
+        "neighbour_similarities": result.neighbours.similarities,
+        "detectors": np.array(result.detectors),
+    }
+    for name in result.detectors:
+        arrays[f"{name}_score"] = result.scores[name]
+        arrays[f"{name}_suggested"] = result.suggested[name]
+    if result.cleanlab_flagged is not None:
+        arrays["cleanlab_flagged"] = result.cleanlab_flagged
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def load(path: str | Path) -> DetectorScores:
+    with np.load(path, allow_pickle=False) as data:
+        hoods = knn.Neighbourhoods(data["neighbour_ids"], data["neighbour_similarities"])
+        result = DetectorScores(data["labels"], hoods)
+        for name in data["detectors"].tolist():
+            result.add(name, data[f"{name}_score"], data[f"{name}_suggested"])
+        if "cleanlab_flagged" in data:
+            result.cleanlab_flagged = data["cleanlab_flagged"]
+    return result

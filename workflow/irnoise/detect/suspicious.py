@@ -1,0 +1,120 @@
+"""The user's outputs: every training sample ranked by suspicion (`suspicious.csv`), and
+the top ones beside their nearest neighbours (`top_suspicious.png`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from irnoise.atomic import write_text
+from irnoise.detect.evaluation import ranking
+from irnoise.detect.scores import DetectorScores
+
+CSV_COLUMNS = ("rank", "row", "key", "path", "label", "suggested", "score", "detector")
+NEIGHBOURS_SHOWN = 5
+
+
+def label_name(names: list[str], label: int) -> str:
+    return names[label] if 0 <= label < len(names) else str(label)
+
+
+def suspicious_csv(
+    result: DetectorScores,
+    detector: str,
+    files: list[tuple[str, str]],
+    names: list[str],
+) -> str:
+    """Every training row, most suspicious first (ties by row)."""
+    scores, suggested = result.scores[detector], result.suggested[detector]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for rank, row in enumerate(ranking(scores), start=1):
+        key, path = files[row]
+        writer.writerow(
+            [
+                rank,
+                row,
+                key,
+                path,
+                label_name(names, int(result.labels[row])),
+                label_name(names, int(suggested[row])),
+                f"{scores[row]:.6g}",
+                detector,
+            ]
+        )
+    return out.getvalue()
+
+
+def write_suspicious_csv(
+    path: str | Path,
+    result: DetectorScores,
+    detector: str,
+    files: list[tuple[str, str]],
+    names: list[str],
+) -> None:
+    write_text(path, suspicious_csv(result, detector, files, names))
+
+
+def top_rows(result: DetectorScores, detector: str, top: int) -> list[int]:
+    return ranking(result.scores[detector])[:top].tolist()
+
+
+def rows_to_show(result: DetectorScores, rows: list[int]) -> set[int]:
+    """The top rows and the neighbours drawn beside them."""
+    shown = set(rows)
+    for row in rows:
+        shown.update(int(i) for i in result.neighbours.ids[row, :NEIGHBOURS_SHOWN] if i >= 0)
+    return shown
+
+
+def line_cells(
+    result: DetectorScores, detector: str, row: int, names: list[str]
+) -> list[tuple[int, str, str]]:
+    """(row, title, title colour) of a suspicious image and of its nearest neighbours."""
+    given = int(result.labels[row])
+    suggested = int(result.suggested[detector][row])
+    title = f"#{row} filed: {label_name(names, given)}\nlooks: {label_name(names, suggested)}"
+    cells = [(row, title, "red" if suggested != given else "black")]
+    for neighbour in result.neighbours.ids[row, :NEIGHBOURS_SHOWN]:
+        label = int(result.labels[neighbour])
+        colour = "green" if label == given else "black"
+        cells.append((int(neighbour), label_name(names, label), colour))
+    return cells
+
+
+def draw_top_suspicious(
+    path: str | Path,
+    result: DetectorScores,
+    detector: str,
+    rows: list[int],
+    images: dict[int, bytes],
+    names: list[str],
+) -> None:
+    """One line per suspicious image: it (titled with the label it is filed under and the
+    one its neighbours suggest, red where they differ), then its nearest training
+    neighbours with their labels (green where they agree with the filed label: a line
+    without green says "this one is filed in the wrong class")."""
+    from PIL import Image
+
+    from irnoise.report.figures import pyplot, save_figure
+
+    plt = pyplot()
+    columns, lines = 1 + NEIGHBOURS_SHOWN, max(len(rows), 1)
+    figure, axes = plt.subplots(
+        lines, columns, figsize=(1.6 * columns, 1.8 * lines), squeeze=False, layout="constrained"
+    )
+    figure.suptitle(f"Most suspicious training labels ({detector}) and their nearest neighbours")
+    for line, row in zip(axes, rows, strict=False):
+        for axis, (shown, title, colour) in zip(
+            line, line_cells(result, detector, row, names), strict=False
+        ):
+            if shown in images:
+                axis.imshow(np.asarray(Image.open(io.BytesIO(images[shown])).convert("RGB")))
+            axis.set_title(title, fontsize=7, color=colour)
+    for axis in axes.flat:
+        axis.axis("off")
+    save_figure(figure, path)
