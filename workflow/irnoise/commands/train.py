@@ -2,7 +2,8 @@
 
 Reads <shards>/manifest.json and its train shards, overlays --labels (a noisy label
 file from `irnoise noise`; default the clean <shards>/train_labels.npy) by row, and
-trains the backbone, embedding and loss that --config (the experiment's JSON) names.
+trains the backbone, embedding and loss that --config (the experiment's JSON) names;
+--method adds a noise-robust method's per-batch sample filter (--keep: its keep-mask).
 Checkpoints <out-dir>/checkpoint.pt after every epoch and resumes from it; writes
 <out-dir>/model.pt and <out-dir>/history.csv at the end. With gpus > 1 in the config
 and several CUDA devices, re-executes itself through torchrun (one process per GPU).
@@ -27,6 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--out-dir", required=True, type=Path, help="the run's folder")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
+    parser.add_argument(
+        "--method",
+        default=None,
+        help='noise-robust method as JSON ({"name": "prism", "noise_rate": 0.1, ...}); '
+        "default none (docs/methods.md)",
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep-mask (.npy, bool per train row)"
+    )
 
 
 def torchrun_processes(config: dict) -> int:
@@ -60,7 +70,9 @@ def torchrun_argv(args: argparse.Namespace, processes: int) -> list[str]:
         "--threads",
         str(max(1, args.threads // processes)),
     ]
-    return argv + (["--labels", str(args.labels)] if args.labels else [])
+    argv += ["--labels", str(args.labels)] if args.labels else []
+    argv += ["--method", args.method] if args.method else []
+    return argv + (["--keep", str(args.keep)] if args.keep else [])
 
 
 def run(args: argparse.Namespace) -> None:
@@ -77,4 +89,7 @@ def run(args: argparse.Namespace) -> None:
         os.execv(argv[0], argv)
     from irnoise.train.loop import run_training
 
-    run_training(args.shards, args.labels, config, args.seed, args.out_dir, args.threads)
+    method = json_object(args.method, "--method") if args.method else None
+    run_training(
+        args.shards, args.labels, config, args.seed, args.out_dir, args.threads, method, args.keep
+    )
