@@ -27,6 +27,7 @@ include: "workflow/rules/noise.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/methods.smk"
 
 
 rule all:
@@ -45,3 +46,5 @@ localrules:
     figure_training_curves,
     figure_noise_patterns,
     figure_retrieval_vs_classification,
+    table3,
+    figure_recovered_share,

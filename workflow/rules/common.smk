@@ -25,6 +25,8 @@ NOT_TRAINING_KEYS = {
     "runtime",
     "mem_mb",
     "threads",
+    "methods",
+    "method_params",
 }
 
 
@@ -131,6 +133,97 @@ def run_files(filename, experiments=None, schemes=None):
         for name in experiments
         for scheme, level, seed in runs(name, schemes)
     ]
+
+
+# --- Table 3: noise-robust methods (workflow/rules/methods.smk) ---------------------
+
+TABLE3 = config["table3"]
+TABLE3_LEVELS = [level_name(level) for level in TABLE3["levels"] or NOISE["levels"]]
+TABLE3_SEEDS = [str(seed) for seed in TABLE3["seeds"] or config["seeds"]]
+METHOD_RUN = "{method}/{experiment}/{scheme}/{level}/seed{seed}"
+METHOD_DIR = f"results/methods/{METHOD_RUN}"
+SUBCENTER_DIR = (
+    "results/methods/subcenter/{experiment}/{scheme}/{level}/seed{seed}/stage1"
+)
+
+
+def robust_methods(name):
+    """The experiment's methods other than none (its own runs under results/methods/)."""
+    return [m for m in EXPERIMENTS[name]["methods"] if m != "none"]
+
+
+def table3_experiments():
+    return sorted(name for name in EXPERIMENTS if robust_methods(name))
+
+
+def table3_runs(name):
+    """(scheme, level, seed) of Table 3's noisy runs of an experiment."""
+    return [
+        (scheme, level, seed)
+        for scheme in experiment_schemes(name)
+        for level in TABLE3_LEVELS
+        for seed in TABLE3_SEEDS
+    ]
+
+
+def table3_files(filename, with_none=True):
+    """`filename` of every Table 3 run: method none's (clean and noisy), then each method's."""
+    files = []
+    for name in table3_experiments():
+        none = [("clean", "0", seed) for seed in TABLE3_SEEDS] + table3_runs(name)
+        if with_none:
+            files += [
+                f"{RUN_DIR}/{filename}".format(
+                    experiment=name, scheme=s, level=l, seed=seed
+                )
+                for s, l, seed in none
+            ]
+        for method in robust_methods(name):
+            files += [
+                f"{METHOD_DIR}/{filename}".format(
+                    method=method, experiment=name, scheme=s, level=l, seed=seed
+                )
+                for s, l, seed in table3_runs(name)
+            ]
+    return files
+
+
+def method_spec(wildcards):
+    """The method's name and parameters as canonical JSON (PRISM's rate: the true level)."""
+    experiment = EXPERIMENTS[wildcards.experiment]
+    params = dict(experiment["method_params"].get(wildcards.method, {}))
+    if wildcards.method == "prism":
+        params["noise_rate"] = float(wildcards.level)
+    if wildcards.method == "subcenter":
+        params = {}  # stage 2 only reads the keep-mask; stage 1's settings are its own
+    return canonical({"name": wildcards.method} | params)
+
+
+def subcenter_config(name):
+    """Stage 1 of subcenter: the experiment's training with SubCenterArcFaceLoss."""
+    experiment = EXPERIMENTS[name]
+    settings = {k: v for k, v in experiment.items() if k not in NOT_TRAINING_KEYS}
+    sub_centers = experiment["method_params"]["subcenter"]["sub_centers"]
+    settings["loss"] = "SubCenterArcFaceLoss"
+    settings["loss_params"] = dict(experiment["loss_params"]) | {
+        "sub_centers": sub_centers
+    }
+    return canonical(settings)
+
+
+def method_train_input(wildcards):
+    inputs = train_input(wildcards)
+    if wildcards.method == "subcenter":
+        inputs["keep"] = f"{SUBCENTER_DIR}/keep.npy".format(**wildcards)
+    return inputs
+
+
+def keep_flag(wildcards, input):
+    return f"--keep {input.keep}" if "keep" in input.keys() else ""
+
+
+def method_run_identity(wildcards):
+    return canonical(json.loads(run_identity(wildcards)) | {"method": wildcards.method})
 
 
 def experiments_with_task(*tasks):

@@ -2,7 +2,7 @@
 
 Each figure is a module of `irnoise.report.figures` with its own arguments (`irnoise figure NAME
 --help`). Names: class_sizes (Figure 1, alias fig1), training_curves (Figure 2, fig2),
-noise_patterns (Figure 3, fig3), retrieval_vs_classification.
+noise_patterns (Figure 3, fig3), retrieval_vs_classification, recovered_share (Table 3).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ FIGURES = {
     "training_curves": "irnoise.report.figures.training_curves",
     "noise_patterns": "irnoise.report.figures.noise_patterns",
     "retrieval_vs_classification": "irnoise.report.figures.retrieval_vs_classification",
+    "recovered_share": "irnoise.report.figures.recovered_share",
 }
 ALIASES = {"class_sizes": ["fig1"], "training_curves": ["fig2"], "noise_patterns": ["fig3"]}
 
