@@ -265,3 +265,24 @@ def test_filter_summary_matches_sklearn():
     summary = filter_summary(dropped, noisy, clean)
     assert summary["precision"] == pytest.approx(precision_score(noisy != clean, dropped))
     assert summary["recall"] == pytest.approx(recall_score(noisy != clean, dropped))
+
+
+# --- user errors --------------------------------------------------------------------------
+
+
+def test_unknown_method_is_named():
+    from irnoise.errors import UserError
+
+    with pytest.raises(UserError, match="unknown method 'coteaching': use one of none, oracle"):
+        build_filter({"name": "coteaching"}, np.zeros(3, dtype=np.int64), None, 4)
+
+
+def test_fixed_mask_method_needs_a_fitting_mask():
+    from irnoise.errors import UserError
+
+    labels = np.zeros(5, dtype=np.int64)
+    with pytest.raises(UserError, match="method subcenter trains on a keep-mask: pass it with"):
+        build_filter({"name": "subcenter"}, labels, None, 4)
+    wrong_size = r"the keep-mask has \(4,\) rows but the train split has \(5,\)"
+    with pytest.raises(UserError, match=wrong_size):
+        build_filter({"name": "subcenter"}, labels, np.ones(4, dtype=bool), 4)
