@@ -42,6 +42,7 @@ localrules:
     collect_metrics,
     table1,
     table2,
+    findings,
     figure_class_sizes,
     figure_training_curves,
     figure_noise_patterns,

@@ -2,7 +2,9 @@
 
 The values follow the study's shape (retrieval drops more than classification; uniform
 noise hurts more than small-class noise, which hurts more than large-class noise), so
-that the figures drawn from them can be looked at and judged.
+that the figures drawn from them can be looked at and judged. Each run also gets a
+per_query.npz from which its metrics.json values are exactly recomputable: the runs of
+one experiment and seed share a per-query difficulty (as real runs share their queries).
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+from irnoise.evaluate.metrics import tpr_at_fpr
+from irnoise.evaluate.per_query import save_per_query
 
 EXPERIMENTS = {
     # name: (train, eval, task, schemes, {metric: clean value}, sensitivity to noise)
@@ -25,8 +33,11 @@ EXPERIMENTS = {
     "imagenet": ("synth_imagenet", "synth_imagenet", "classification", ("uniform",),
                  {"accuracy": 0.74}, 0.25),
 }  # fmt: skip
+TPR = "TPR@FPR=1e-3"
 SCHEME_HARM = {"uniform": 1.0, "small": 0.6, "large": 0.3}
 EPOCHS = 8
+QUERIES = 400  # per run: small, so that table tests stay fast
+PAIRS = 1000
 
 
 @dataclass
@@ -34,6 +45,7 @@ class FakeResults:
     metrics: list[Path] = field(default_factory=list)
     history: list[Path] = field(default_factory=list)
     stats: list[Path] = field(default_factory=list)
+    per_query: list[Path] = field(default_factory=list)
 
 
 def run_dir(root: Path, experiment: str, scheme: str, level: float, seed: int) -> Path:
@@ -45,18 +57,54 @@ def noisy_value(clean: float, harm: float, level: float, rng: random.Random) -> 
 
 
 def write_run(root: Path, experiment: str, scheme: str, level: float, seed: int) -> Path:
+    """metrics.json and per_query.npz of one run; the metrics are the arrays' means."""
     train, eval_, task, _, clean_metrics, sensitivity = EXPERIMENTS[experiment]
     rng = random.Random(f"{experiment}/{scheme}/{level}/{seed}")
     harm = sensitivity * SCHEME_HARM.get(scheme, 0.0)
-    metrics = {name: noisy_value(value, harm, level, rng) for name, value in clean_metrics.items()}
+    targets = {name: noisy_value(value, harm, level, rng) for name, value in clean_metrics.items()}
+    arrays, metrics = per_query_arrays(task, targets, experiment, seed, rng.randrange(2**32))
     run = {"experiment": experiment, "train": train, "eval": eval_, "task": task,
            "scheme": scheme, "level": level, "seed": seed}  # fmt: skip
     directory = run_dir(root, experiment, scheme, level, seed)
     directory.mkdir(parents=True, exist_ok=True)
+    save_per_query(directory / "per_query.npz", task, arrays)
     path = directory / "metrics.json"
-    payload = {"run": run, "metrics": metrics, "counts": {"queries": 1000}, "model": "model.pt"}
+    payload = {"run": run, "metrics": metrics, "counts": {"queries": QUERIES}, "model": "model.pt"}
     path.write_text(json.dumps(payload))
     return path
+
+
+def per_query_arrays(task: str, targets: dict, experiment: str, seed: int, run_seed: int):
+    """Arrays whose metrics are close to `targets`, and those metrics exactly."""
+    shared = np.random.default_rng([seed, len(experiment), *experiment.encode()])
+    difficulty = shared.random(QUERIES)
+    luck = np.random.default_rng(run_seed).normal(0, 0.05, QUERIES)
+    # Queries whose difficulty is below the target are hits: paired across runs.
+    if task == "classification":
+        correct = difficulty + luck < targets["accuracy"]
+        return {"correct": correct}, {"accuracy": float(correct.mean())}
+    ks = [1, 2, 4, 8] if task == "retrieval" else [1]
+    hits = np.stack([difficulty + luck < targets[f"R@{k}"] for k in ks], axis=1)
+    hits = np.maximum.accumulate(hits, axis=1)  # a hit at k is a hit at every larger k
+    valid = shared.random(QUERIES) > 0.02  # a few queries without a positive
+    hits &= valid[:, None]
+    arrays = {"ks": np.array(ks), "hits": hits, "valid": valid}
+    metrics = {f"R@{k}": float(hits[valid, i].mean()) for i, k in enumerate(ks)}
+    if task == "retrieval":
+        precision = np.clip(targets["MAP@R"] + 0.2 * (0.5 - difficulty) + luck, 0, 1)
+        arrays["average_precision"] = np.where(valid, precision, np.nan)
+        metrics["MAP@R"] = float(np.nanmean(arrays["average_precision"]))
+        return arrays, metrics
+    is_same = np.arange(PAIRS) % 2 == 0
+    pair_rng = np.random.default_rng(run_seed + 1)
+    # Positive pairs score higher the better the model: TPR follows its target.
+    # (the highest of PAIRS / 2 standard normal negatives is about 3)
+    separation = 3.0 + NormalDist().inv_cdf(min(max(targets[TPR], 0.01), 0.99))
+    scores = pair_rng.normal(0, 1, PAIRS) + separation * is_same
+    arrays |= {"scores": scores, "is_same": is_same, "folds": np.arange(PAIRS) % 10}
+    metrics[TPR] = tpr_at_fpr(scores, is_same, 1e-3)
+    metrics["verification_accuracy"] = targets["verification_accuracy"]
+    return arrays, metrics
 
 
 def write_history(root: Path, experiment: str, scheme: str, level: float, seed: int) -> Path:
@@ -105,6 +153,7 @@ def write_fake_results(
         grid = [("clean", 0.0)] + [(s, level) for s in schemes for level in levels]
         for (scheme, level), seed in ((cell, seed) for cell in grid for seed in seeds):
             results.metrics.append(write_run(root, experiment, scheme, level, seed))
+            results.per_query.append(results.metrics[-1].with_name("per_query.npz"))
             results.history.append(write_history(root, experiment, scheme, level, seed))
             if scheme != "clean":
                 results.stats.append(write_stats(root, train, scheme, level, seed))

@@ -22,7 +22,9 @@ from irnoise.errors import UserError
 from irnoise.evaluate import knn
 from irnoise.evaluate.embed import embed
 from irnoise.evaluate.metrics import retrieval_metrics, tpr_at_fpr, verification_accuracy
+from irnoise.evaluate.per_query import load_per_query
 from irnoise.evaluate.tasks import evaluate_embeddings, evaluation_splits, pair_scores
+from irnoise.report.samples import metric_samples
 from irnoise.train.losses import build_loss, class_logits
 from irnoise.train.models import build_model
 
@@ -134,8 +136,28 @@ def evaluate(model: Path, shards: Path, task: str, out: Path, threads: int = 1) 
     """`irnoise evaluate` in-process; threads 2 decodes in a DataLoader worker (slower start)."""
     argv = ["evaluate", "--model", str(model), "--shards", str(shards), "--task", task]
     argv += ["--config", EVAL_CONFIG, "--run", json.dumps(RUN | {"task": task}), "--out", str(out)]
-    assert cli.main([*argv, "--threads", str(threads)]) == 0
-    return json.loads(out.read_text())
+    per_query = out.with_name("per_query.npz")
+    assert cli.main([*argv, "--threads", str(threads), "--per-query", str(per_query)]) == 0
+    result = json.loads(out.read_text())
+    assert_per_query_reproduces(result["metrics"], per_query, task)
+    return result
+
+
+def assert_per_query_reproduces(values: dict, per_query: Path, task: str) -> None:
+    """Every metric with a per-query form is recomputed exactly from per_query.npz."""
+    arrays = load_per_query(per_query)
+    assert str(arrays["task"]) == task
+    checked = 0
+    for metric, value in values.items():
+        if metric == "verification_accuracy":
+            continue  # k-fold: no per-query form
+        recomputed = metric_samples(arrays, metric).value()
+        if value is None:
+            assert np.isnan(recomputed)
+        else:
+            assert recomputed == pytest.approx(value, abs=1e-12)
+        checked += 1
+    assert checked == len(values) - (task == "verification")
 
 
 # -- embed -----------------------------------------------------------------------------
@@ -179,12 +201,14 @@ def test_verification_protocol():
     a, b = rng.integers(0, 60, (2, 400))
     pairs = np.stack([a, b, labels[a] == labels[b], np.arange(400) // 40], axis=1)
     pairs[:40, 2] = 1  # some positives in every run of the generator
-    values, counts = evaluate_embeddings(
+    values, counts, arrays = evaluate_embeddings(
         "verification", {"test": embeddings}, {"test": labels}, pairs
     )
     unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
     scores = (unit[a] * unit[b]).sum(axis=1)
     np.testing.assert_allclose(pair_scores(embeddings, a, b), scores, atol=1e-6)
+    np.testing.assert_allclose(arrays["scores"], scores, atol=1e-6)
+    assert (arrays["is_same"] == pairs[:, 2].astype(bool)).all()
     assert values["TPR@FPR=1e-3"] == tpr_at_fpr(scores, pairs[:, 2], 1e-3)
     assert values["verification_accuracy"] == pytest.approx(
         verification_accuracy(scores, pairs[:, 2], pairs[:, 3])

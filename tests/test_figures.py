@@ -45,8 +45,9 @@ def figure_arguments(name: str, results: FakeResults) -> list[str | Path]:
     if name == "training_curves":
         return uniform(results.history)
     if name == "noise_patterns":
-        return ["--stats", *results.stats, "--metrics", *retrieval(results.metrics)]
-    return uniform(results.metrics)
+        return ["--stats", *results.stats, "--per-query", *retrieval(results.per_query),
+                "--metrics", *retrieval(results.metrics)]  # fmt: skip
+    return ["--per-query", *uniform(results.per_query), "--", *uniform(results.metrics)]
 
 
 def assert_png(path: Path, min_width: int, min_height: int) -> None:
@@ -70,6 +71,31 @@ def test_figure_is_written(name: str, results: FakeResults, tmp_path: Path) -> N
     draw(name, "--out", out, *figure_arguments(name, results))
     # Four experiments in 2 x 2, three panels in a row, two panels in a row.
     assert_png(out, min_width=1000, min_height=450)
+
+
+def test_drop_error_bars_are_table1s_intervals(tmp_path: Path) -> None:
+    """The figure's error bars and Table 1's intervals come from the same resamples."""
+    import csv
+
+    from irnoise.commands import table1 as table1_command
+    from irnoise.report.figures.retrieval_vs_classification import uniform_drops
+
+    results = write_fake_results(tmp_path / "runs", seeds=(0, 1), levels=(0.2,))
+    metrics, per_query = uniform(results.metrics), uniform(results.per_query)
+    drops = uniform_drops(metrics, per_query)
+    parser = argparse.ArgumentParser()
+    table1_command.add_arguments(parser)
+    out = tmp_path / "table1.csv"
+    argv = ["--out", out, "--per-query", *per_query, "--", *metrics]
+    table1_command.run(parser.parse_args([str(arg) for arg in argv]))
+    with out.open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    for row in table:
+        same = (drops["experiment"] == row["experiment"]) & (drops["metric"] == row["metric"])
+        point = drops[same & (drops["level"] == 0.2)].iloc[0]
+        assert 100 * point["drop_low"] == pytest.approx(float(row["drop@0.2_low"]))
+        assert 100 * point["drop_high"] == pytest.approx(float(row["drop@0.2_high"]))
+        assert point["drop_low"] < point["drop"] < point["drop_high"]
 
 
 def test_aliases_and_other_schemes_left_out(tmp_path: Path) -> None:
@@ -120,6 +146,7 @@ def test_modules_import_only_the_standard_library() -> None:
     modules = [
         "irnoise.commands.collect",
         "irnoise.commands.table1",
+        "irnoise.commands.findings",
         "irnoise.commands.figure",
         *(f"irnoise.report.figures.{name}" for name in MY_FIGURES),
     ]

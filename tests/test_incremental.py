@@ -24,6 +24,7 @@ REPORTS = {
     "collect_metrics": "results/metrics.csv",
     "table1": "results/table1.csv",
     "table2": "results/table2.csv",
+    "findings": "results/findings.csv",
     "figure_class_sizes": "results/figures/fig1_class_sizes.png",
     "figure_training_curves": "results/figures/fig2_training_curves.png",
     "figure_noise_patterns": "results/figures/fig3_noise_patterns.png",
@@ -148,6 +149,7 @@ def test_training_hyperparameter_reruns_that_experiment_only(finished: Path) -> 
     expected = training("sop") | reports(
         "collect_metrics",
         "table1",
+        "findings",
         "figure_training_curves",
         "figure_noise_patterns",
         "figure_retrieval_vs_classification",
@@ -160,7 +162,7 @@ def test_evaluation_setting_reruns_evaluation_only(finished: Path) -> None:
         config["experiments"]["faces"]["eval_batch_size"] = 17
 
     expected = evaluation("faces") | reports(
-        "collect_metrics", "table1", "figure_retrieval_vs_classification"
+        "collect_metrics", "table1", "findings", "figure_retrieval_vs_classification"
     )
     assert planned_jobs(finished, edit) == expected
 
@@ -190,6 +192,7 @@ def test_new_noise_level_adds_only_its_jobs(finished: Path) -> None:
             "collect_metrics",
             "table1",
             "table2",
+            "findings",
             "figure_training_curves",
             "figure_noise_patterns",
             "figure_retrieval_vs_classification",
@@ -219,6 +222,6 @@ def test_shard_setting_rebuilds_shards_and_their_users(finished: Path) -> None:
     expected = (
         {("shard", "data/shards/synth_lfw")}
         | evaluation("faces")
-        | reports("collect_metrics", "table1", "figure_retrieval_vs_classification")
+        | reports("collect_metrics", "table1", "findings", "figure_retrieval_vs_classification")
     )
     assert planned_jobs(finished, edit) == expected

@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from irnoise.commands import collect as collect_command
@@ -64,8 +65,8 @@ def values_by_condition(paths: list[Path]) -> dict[tuple, list[float]]:
     return values
 
 
-def uniform_files(results: FakeResults) -> list[Path]:
-    return [path for path in results.metrics if "/large/" not in str(path)
+def uniform_files(results: FakeResults, name: str = "metrics.json") -> list[Path]:
+    return [path.with_name(name) for path in results.metrics if "/large/" not in str(path)
             and "/small/" not in str(path)]  # fmt: skip
 
 
@@ -77,7 +78,11 @@ def fake(tmp_path_factory: pytest.TempPathFactory) -> FakeResults:
 @pytest.fixture(scope="module")
 def table(fake: FakeResults, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("table1") / "table1.csv"
-    run_command(table1_command, "--out", out, *uniform_files(fake))
+    per_query = uniform_files(fake, "per_query.npz")
+    run_command(
+        table1_command, "--out", out, "--resamples", "300", "--per-query", *per_query, "--",
+        *uniform_files(fake),
+    )  # fmt: skip
     return out
 
 
@@ -107,7 +112,8 @@ def test_table1_shape_and_row_order(table: Path) -> None:
     expected_columns = ["experiment", "dataset", "task", "metric", "clean", "clean_std"]
     for level in levels:
         expected_columns += [level, f"{level}_std"]
-    expected_columns += [f"drop@{level}" for level in levels]
+    for level in levels:
+        expected_columns += [f"drop@{level}", f"drop@{level}_low", f"drop@{level}_high"]
     assert list(rows[0]) == expected_columns
     assert rows[2]["dataset"] == "synth_faces -> synth_lfw"
 
@@ -127,6 +133,8 @@ def test_table1_values_are_mean_std_and_relative_drop(fake: FakeResults, table: 
             assert number(row[f"{name}_std"]) == pytest.approx(100 * statistics.stdev(noisy))
             drop = (statistics.mean(clean) - statistics.mean(noisy)) / statistics.mean(clean)
             assert number(row[f"drop@{name}"]) == pytest.approx(100 * drop)
+            low, high = number(row[f"drop@{name}_low"]), number(row[f"drop@{name}_high"])
+            assert low < 100 * drop < high
 
 
 def test_table1_markdown_shows_mean_std_and_drops(table: Path) -> None:
@@ -136,8 +144,10 @@ def test_table1_markdown_shows_mean_std_and_drops(table: Path) -> None:
     assert "| Clean | 10% noise | 20% noise | 40% noise | Drop @10% |" in lines[0]
     first = read_csv(table)[0]
     clean = f"{float(first['clean']):.1f} ± {float(first['clean_std']):.1f}"
-    assert clean in lines[2] and f"{float(first['drop@0.4']):.1f}%" in lines[2]
+    drop = f"{float(first['drop@0.4']):.1f}% [{float(first['drop@0.4_low']):.1f}, "
+    assert clean in lines[2] and drop in lines[2]
     assert "3 seeds" in markdown
+    assert "95% intervals: percentile bootstrap (300 resamples) over the seeds" in markdown
 
 
 def test_table1_with_one_seed_has_no_std(tmp_path: Path) -> None:
@@ -159,10 +169,50 @@ def test_table1_from_metrics_csv_equals_from_json(fake: FakeResults, table: Path
     for got, expected in zip(read_csv(out), read_csv(table), strict=True):
         assert got.keys() == expected.keys()
         for key, value in expected.items():
-            if key in ("experiment", "dataset", "task", "metric"):
+            if key.endswith(("_low", "_high")):
+                assert got[key] == ""  # no per-query arrays: no intervals
+            elif key in ("experiment", "dataset", "task", "metric"):
                 assert got[key] == value
             else:
                 assert number(got[key]) == pytest.approx(number(value), nan_ok=True)
+
+
+def naive_drop_interval(clean: list[Path], noisy: list[Path], resamples: int, seed: int):
+    """The paired two-stage bootstrap of R@1's relative drop as a plain loop."""
+    rng = np.random.default_rng(seed)
+
+    def recall(npz: Path, queries: np.ndarray) -> float:
+        arrays = np.load(npz)
+        hits, valid = arrays["hits"][queries, 0], arrays["valid"][queries]
+        return hits[valid].mean()
+
+    drops = []
+    for _ in range(resamples):
+        drawn = rng.integers(0, len(clean), len(clean))
+        clean_sum = noisy_sum = 0.0
+        for s in drawn:
+            queries = rng.integers(
+                0, len(np.load(clean[s])["valid"]), len(np.load(clean[s])["valid"])
+            )
+            clean_sum += recall(clean[s], queries)
+            noisy_sum += recall(noisy[s], queries)  # the same queries: paired
+        drops.append((clean_sum - noisy_sum) / clean_sum)
+    return np.percentile(drops, [2.5, 97.5])
+
+
+def test_table1_intervals_agree_with_a_naive_loop_bootstrap(tmp_path: Path) -> None:
+    fake = write_fake_results(tmp_path / "runs", seeds=(0, 1), levels=(0.4,), experiments=("sop",))
+    out = tmp_path / "table1.csv"
+    per_query = uniform_files(fake, "per_query.npz")
+    run_command(table1_command, "--out", out, "--per-query", *per_query, "--", *fake.metrics)
+    row = read_csv(out)[0]
+    clean = [p for p in per_query if "/clean/" in str(p)]
+    noisy = [p for p in per_query if "/uniform/" in str(p)]
+    low, high = 100 * naive_drop_interval(clean, noisy, 2000, seed=123)
+    # Two Monte Carlo estimates of the same interval: equal up to resampling error.
+    width = high - low
+    assert number(row["drop@0.4_low"]) == pytest.approx(low, abs=0.1 * width)
+    assert number(row["drop@0.4_high"]) == pytest.approx(high, abs=0.1 * width)
 
 
 def test_collect_without_files_says_what_to_pass(tmp_path: Path) -> None:

@@ -251,6 +251,7 @@ def final_targets():
         "results/metrics.csv",
         "results/table1.csv",
         "results/table2.csv",
+        "results/findings.csv",
         "results/figures/fig1_class_sizes.png",
         "results/figures/fig2_training_curves.png",
         "results/figures/fig3_noise_patterns.png",

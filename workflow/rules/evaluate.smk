@@ -1,4 +1,5 @@
-# Embeds the clean evaluation split with a trained model and computes its metrics.
+# Embeds the clean evaluation split with a trained model and computes its metrics,
+# and the per-query arrays (hits, pair scores) that the tables' intervals resample.
 
 
 rule evaluate:
@@ -6,7 +7,8 @@ rule evaluate:
         model=f"{RUN_DIR}/model.pt",
         shards=lambda w: f"data/shards/{EXPERIMENTS[w.experiment]['eval']}",
     output:
-        f"{RUN_DIR}/metrics.json",
+        metrics=f"{RUN_DIR}/metrics.json",
+        per_query=f"{RUN_DIR}/per_query.npz",
     log:
         f"logs/evaluate/{RUN}.log",
     benchmark:
@@ -26,5 +28,6 @@ rule evaluate:
         run=run_identity,
     shell:
         "irnoise evaluate --model {input.model} --shards {input.shards} --task {params.task}"
-        " --config {params.config:q} --run {params.run:q} --out {output}"
+        " --config {params.config:q} --run {params.run:q} --out {output.metrics}"
+        " --per-query {output.per_query}"
         " --threads {threads} 2> {log}"

@@ -19,7 +19,8 @@ rule collect_metrics:
 
 rule table1:
     input:
-        run_files("metrics.json", schemes=["uniform"]),
+        metrics=run_files("metrics.json", schemes=["uniform"]),
+        per_query=run_files("per_query.npz", schemes=["uniform"]),
     output:
         csv=report(
             "results/table1.csv", caption="../report/table1.rst", category="Tables"
@@ -30,7 +31,29 @@ rule table1:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise table1 --out {output.csv} --md {output.md} {input} 2> {log}"
+        "irnoise table1 --out {output.csv} --md {output.md}"
+        " --per-query {input.per_query} -- {input.metrics} 2> {log}"
+
+
+rule findings:
+    input:
+        metrics=run_files("metrics.json"),
+        per_query=run_files("per_query.npz"),
+        stats=label_stats_files(),
+    output:
+        csv=report(
+            "results/findings.csv",
+            caption="../report/findings.rst",
+            category="Tables",
+        ),
+        md="results/findings.md",
+    log:
+        "logs/report/findings.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "irnoise findings --out {output.csv} --md {output.md} --stats {input.stats}"
+        " --per-query {input.per_query} -- {input.metrics} 2> {log}"
 
 
 rule table2:
@@ -102,6 +125,9 @@ rule figure_noise_patterns:
         metrics=run_files(
             "metrics.json", experiments=experiments_with_task("retrieval")
         ),
+        per_query=run_files(
+            "per_query.npz", experiments=experiments_with_task("retrieval")
+        ),
         stats=label_stats_files(),
     output:
         report(
@@ -115,12 +141,13 @@ rule figure_noise_patterns:
         "../../envs/cpu.yaml"
     shell:
         "irnoise figure noise_patterns --out {output} --stats {input.stats}"
-        " --metrics {input.metrics} 2> {log}"
+        " --per-query {input.per_query} --metrics {input.metrics} 2> {log}"
 
 
 rule figure_retrieval_vs_classification:
     input:
-        run_files("metrics.json", schemes=["uniform"]),
+        metrics=run_files("metrics.json", schemes=["uniform"]),
+        per_query=run_files("per_query.npz", schemes=["uniform"]),
     output:
         report(
             "results/figures/fig_retrieval_vs_classification.png",
@@ -132,4 +159,5 @@ rule figure_retrieval_vs_classification:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise figure retrieval_vs_classification --out {output} {input} 2> {log}"
+        "irnoise figure retrieval_vs_classification --out {output}"
+        " --per-query {input.per_query} -- {input.metrics} 2> {log}"

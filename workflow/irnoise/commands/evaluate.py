@@ -5,7 +5,8 @@ task needs (centre crop, no augmentation; on the GPU when there is one) and comp
 retrieval R@1/2/4/8 and MAP@R (test leave-one-out, or query against gallery), or
 classification top-1 accuracy on val, or verification TPR@FPR=1e-3, 10-fold accuracy
 and R@1 on the test split and its pairs. Writes --out (metrics.json) atomically with
-the run's identity (--run), the values, the counts and the model path.
+the run's identity (--run), the values, the counts and the model path, and --per-query
+(per_query.npz: per-query hits, per-pair scores; `irnoise.evaluate.per_query`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the run's identity as JSON (experiment, scheme, level, ...)",
     )
     parser.add_argument("--out", required=True, type=Path, help="metrics.json to write")
+    parser.add_argument(
+        "--per-query", type=Path, help="per_query.npz to write (what intervals resample)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
 
 
@@ -50,7 +54,11 @@ def run(args: argparse.Namespace) -> None:
     identity = json_object(args.run_identity, "--run")
     crop_size, batch_size = setting(config, "crop_size"), setting(config, "eval_batch_size")
     device = setup(args.threads)
-    values, counts = evaluate(args, device, crop_size, batch_size)
+    values, counts, arrays = evaluate(args, device, crop_size, batch_size)
+    if args.per_query is not None:
+        from irnoise.evaluate.per_query import save_per_query
+
+        save_per_query(args.per_query, args.task, arrays)
     write(args, identity, values, counts, device)
 
 
@@ -76,7 +84,7 @@ def setup(threads: int) -> str:
 
 def evaluate(
     args: argparse.Namespace, device: str, crop_size: int, batch_size: int
-) -> tuple[dict[str, float], dict[str, int]]:
+) -> tuple[dict[str, float], dict[str, int], dict[str, Any]]:
     from irnoise.data.loader import read_manifest
     from irnoise.evaluate.tasks import evaluate_embeddings, evaluation_splits
     from irnoise.train.models import load_trained
@@ -94,8 +102,9 @@ def evaluate(
     if args.task == "classification":
         logits = class_logits(loss, embeddings["val"], device)
     pairs = read_pairs(args.shards) if args.task == "verification" else None
-    values, counts = evaluate_embeddings(args.task, embeddings, labels, pairs, logits)
-    return values, counts | {f"{split}_images": len(labels[split]) for split in splits}
+    values, counts, arrays = evaluate_embeddings(args.task, embeddings, labels, pairs, logits)
+    counts |= {f"{split}_images": len(labels[split]) for split in splits}
+    return values, counts, arrays
 
 
 def embed_split(args, model, device: str, split: str, total: int, crop_size: int, batch_size: int):

@@ -2,7 +2,8 @@
 
 Reads runs from their metrics.json files (as the workflow passes them) and/or from
 results/metrics.csv; writes the table as CSV (values and drops in %) and as Markdown
-beside it (same name, .md) unless --md names another file.
+beside it (same name, .md) unless --md names another file. With --per-query (the runs'
+per_query.npz), every relative drop gets its 95% paired bootstrap interval.
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--md", help="the Markdown to write (default: --out with suffix .md)")
     parser.add_argument("--metrics", help="a tidy metrics table written by `irnoise collect`")
     parser.add_argument(
+        "--per-query",
+        nargs="+",
+        default=[],
+        metavar="NPZ",
+        help="per_query.npz of the same runs: intervals for the drops",
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)"
+    )
+    parser.add_argument(
         "metrics_json",
         nargs="*",
         metavar="METRICS_JSON",
@@ -25,10 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from irnoise.report.collect import load_metrics
-    from irnoise.report.table1 import build_table1, uniform_runs, write_table1
+    from irnoise.report.intervals import grid_resamples
+    from irnoise.report.table1 import HEADLINE_METRICS, build_table1, uniform_runs, write_table1
 
-    frame = load_metrics(args.metrics_json, args.metrics)
-    table = build_table1(frame)
-    seeds = sorted(set(uniform_runs(frame)["seed"].astype(int)))
+    frame = uniform_runs(load_metrics(args.metrics_json, args.metrics))
+    resamples = None
+    if args.per_query:
+        metrics = {metric for names in HEADLINE_METRICS.values() for metric in names}
+        resamples = grid_resamples(frame, args.per_query, metrics, args.resamples)
+    table = build_table1(frame, resamples)
+    seeds = sorted(set(frame["seed"].astype(int)))
     md_path = args.md or Path(args.out).with_suffix(".md")
-    write_table1(table, seeds, args.out, md_path)
+    write_table1(table, seeds, args.out, md_path, args.resamples if resamples else 0)

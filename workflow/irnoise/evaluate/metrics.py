@@ -13,7 +13,7 @@ Every value is a fraction in [0, 1], or NaN where no query or pair makes it defi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,12 @@ class RetrievalResult:
     queries: int  # every query, scored or not
     left_out: int  # queries without a same-label item in the gallery (not in the means)
     gallery: int
+    # Per query, in query order (what a bootstrap resamples): a hit at each k (ks order),
+    # whether it was scored (has a same-label item), its average precision at R (NaN when
+    # not scored or not asked for).
+    hits: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool), repr=False)
+    valid: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
+    average_precision: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def scored(self) -> int:
@@ -64,8 +70,9 @@ def retrieval_metrics(
         gallery_labels = _labels(gallery_labels, len(gallery), "gallery_labels")
     relevant = _relevant_counts(labels, gallery_labels, leave_one_out)
     depth = max(ks[-1], int(relevant.max(initial=0)) if map_at_r else 0)
-    hits = np.zeros(len(ks), dtype=np.int64)
-    precision_sum = 0.0
+    valid = relevant > 0
+    hits = np.zeros((len(queries), len(ks)), dtype=bool)
+    average_precision = np.full(len(queries), np.nan)
     if len(queries) and len(gallery):
         index = FlatIndex(gallery)
         neighbors = iter_neighbors(
@@ -74,18 +81,21 @@ def retrieval_metrics(
         for batch in neighbors:
             rows = slice(batch.start, batch.start + len(batch.ids))
             match = _matches(batch.ids, gallery_labels, labels[rows])
-            scored = relevant[rows] > 0
-            hits += _hits(match, scored, ks)
+            hits[rows] = _hits(match, valid[rows], ks)
             if map_at_r:
-                precision_sum += _average_precision_at_r(match, relevant[rows]).sum()
-    n_scored = int((relevant > 0).sum())
-    recall = {k: _mean(int(h), n_scored) for k, h in zip(ks, hits, strict=True)}
+                precision = _average_precision_at_r(match, relevant[rows])
+                average_precision[rows] = np.where(valid[rows], precision, np.nan)
+    n_scored = int(valid.sum())
+    recall = {k: _mean(int(h), n_scored) for k, h in zip(ks, hits.sum(axis=0), strict=True)}
     return RetrievalResult(
         recall=recall,
-        map_at_r=_mean(precision_sum, n_scored) if map_at_r else float("nan"),
+        map_at_r=_mean(np.nansum(average_precision), n_scored) if map_at_r else float("nan"),
         queries=len(queries),
         left_out=len(queries) - n_scored,
         gallery=len(gallery),
+        hits=hits,
+        valid=valid,
+        average_precision=average_precision,
     )
 
 
@@ -225,9 +235,10 @@ def _matches(ids: np.ndarray, gallery_labels: np.ndarray, query_labels: np.ndarr
 
 
 def _hits(match: np.ndarray, scored: np.ndarray, ks: Sequence[int]) -> np.ndarray:
+    """Per query (rows) and k (columns): a same-label item among its k nearest."""
     # Rank of the first same-label neighbour (depth when there is none in the list).
     first = np.where(match.any(axis=1), match.argmax(axis=1), match.shape[1])
-    return np.array([(scored & (first < k)).sum() for k in ks], dtype=np.int64)
+    return scored[:, None] & (first[:, None] < np.asarray(ks)[None, :])
 
 
 def _average_precision_at_r(match: np.ndarray, relevant: np.ndarray) -> np.ndarray:

@@ -8,7 +8,8 @@ The task decides the protocol (DESIGN.md, "Metrics"):
 - verification: `TPR@FPR=1e-3` and 10-fold `verification_accuracy` on the cosine scores
   of the pairs of the `test` split, and `R@1` of every test image against all others.
 
-Metric values are fractions in [0, 1], NaN where undefined; counts say what was scored.
+Metric values are fractions in [0, 1], NaN where undefined; counts say what was scored;
+per-query arrays (`irnoise.evaluate.per_query`) are what a bootstrap resamples.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ TPR_NAME = "TPR@FPR=1e-3"  # the metric name in CONTRACT.md, for VERIFICATION_FP
 
 Metrics = dict[str, float]
 Counts = dict[str, int]
+Arrays = dict[str, np.ndarray]
 
 
 def evaluation_splits(task: str, available: Collection[str]) -> tuple[str, ...]:
@@ -57,8 +59,8 @@ def evaluate_embeddings(
     labels_by_split: Mapping[str, np.ndarray],
     pairs: np.ndarray | None = None,
     class_logits: np.ndarray | None = None,
-) -> tuple[Metrics, Counts]:
-    """(metrics by name, counts) of one task; see the module docstring."""
+) -> tuple[Metrics, Counts, Arrays]:
+    """(metrics by name, counts, per-query arrays) of one task; see the module docstring."""
     evaluation_splits(task, embeddings_by_split.keys())
     if task == "retrieval":
         return retrieval(embeddings_by_split, labels_by_split)
@@ -78,7 +80,7 @@ def retrieval(
     embeddings_by_split: Mapping[str, np.ndarray],
     labels_by_split: Mapping[str, np.ndarray],
     ks: Sequence[int] = RETRIEVAL_KS,
-) -> tuple[Metrics, Counts]:
+) -> tuple[Metrics, Counts, Arrays]:
     if "query" in embeddings_by_split and "gallery" in embeddings_by_split:
         result = metrics.retrieval_metrics(
             embeddings_by_split["query"],
@@ -90,10 +92,11 @@ def retrieval(
     else:
         result = metrics.retrieval_metrics(embeddings_by_split["test"], labels_by_split["test"], ks)
     values = {f"R@{k}": result.recall[k] for k in ks} | {"MAP@R": result.map_at_r}
-    return values, _retrieval_counts(result)
+    arrays = _retrieval_arrays(result, ks) | {"average_precision": result.average_precision}
+    return values, _retrieval_counts(result), arrays
 
 
-def classification(logits: np.ndarray, labels: np.ndarray) -> tuple[Metrics, Counts]:
+def classification(logits: np.ndarray, labels: np.ndarray) -> tuple[Metrics, Counts, Arrays]:
     logits, labels = np.asarray(logits), np.asarray(labels)
     classes = logits.shape[1]
     unknown = int(((labels < 0) | (labels >= classes)).sum())
@@ -103,12 +106,13 @@ def classification(logits: np.ndarray, labels: np.ndarray) -> tuple[Metrics, Cou
             "classes: classification needs a closed-set val split (the train classes)"
         )
     accuracy = metrics.classification_accuracy(logits, labels)
-    return {"accuracy": accuracy}, {"images": len(labels), "classes": classes}
+    correct = logits.argmax(axis=1) == labels
+    return {"accuracy": accuracy}, {"images": len(labels), "classes": classes}, {"correct": correct}
 
 
 def verification(
     embeddings: np.ndarray, labels: np.ndarray, pairs: np.ndarray
-) -> tuple[Metrics, Counts]:
+) -> tuple[Metrics, Counts, Arrays]:
     pairs = _checked_pairs(pairs, len(embeddings))
     scores = pair_scores(embeddings, pairs[:, 0], pairs[:, 1])
     is_same, folds = pairs[:, 2].astype(bool), pairs[:, 3]
@@ -124,13 +128,19 @@ def verification(
         "negative_pairs": int((~is_same).sum()),
         "folds": len(np.unique(folds)),
     } | _retrieval_counts(recall)
-    return values, counts
+    arrays = {"scores": scores, "is_same": is_same, "folds": folds}
+    return values, counts, arrays | _retrieval_arrays(recall, (1,))
 
 
 def pair_scores(embeddings: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosine similarity of rows a[i] and b[i]."""
     unit = normalized(embeddings)
     return np.einsum("ij,ij->i", unit[a], unit[b])
+
+
+def _retrieval_arrays(result: metrics.RetrievalResult, ks: Sequence[int]) -> Arrays:
+    ks_array = np.asarray(sorted(ks), dtype=np.int64)
+    return {"ks": ks_array, "hits": result.hits, "valid": result.valid}
 
 
 def _retrieval_counts(result: metrics.RetrievalResult) -> Counts:

@@ -3,7 +3,9 @@
 Rows are experiment x metric; columns the clean value and the value at each uniform noise
 level, in %, as the mean over seeds with the sample std beside it (`<column>_std`, empty
 for one seed), then the relative drop per level, `drop@<level>` = (clean - noisy) / clean,
-also in %. Means are taken before the drop, as in the paper.
+also in %. Means are taken before the drop, as in the paper. With the runs' per-query
+arrays, each drop gets its 95% paired bootstrap interval (`drop@<level>_low`, `_high`, in
+%; `irnoise.report.intervals`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 from irnoise.atomic import write_text
 from irnoise.errors import UserError
 from irnoise.report.collect import CLEAN_SCHEME, level_name, summarize, with_relative_drop
+from irnoise.report.intervals import METHOD, Condition, GridResamples
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,8 +82,9 @@ def row_order(summary: pd.DataFrame) -> list[tuple[str, str]]:
     ]
 
 
-def build_table1(frame: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 from the tidy metrics table (values as fractions in, percentages out)."""
+def build_table1(frame: pd.DataFrame, resamples: GridResamples | None = None) -> pd.DataFrame:
+    """Table 1 from the tidy metrics table (values as fractions in, percentages out), with
+    the drops' intervals when `resamples` are given (NaN where a condition has none)."""
     import pandas as pd
 
     stats = with_relative_drop(summarize(headline_metrics(uniform_runs(frame))))
@@ -88,7 +92,8 @@ def build_table1(frame: pd.DataFrame) -> pd.DataFrame:
     levels = sorted(set(noisy["level"]))
     indexed = stats.set_index(["experiment", "metric", "scheme", "level"])
     rows = [
-        table_row(indexed, experiment, metric, levels) for experiment, metric in row_order(stats)
+        table_row(indexed, experiment, metric, levels, resamples)
+        for experiment, metric in row_order(stats)
     ]
     return pd.DataFrame(rows, columns=table_columns(levels))
 
@@ -97,11 +102,18 @@ def table_columns(levels: list[float]) -> list[str]:
     columns = [*ID_COLUMNS, "clean", "clean_std"]
     for level in levels:
         columns += [level_name(level), f"{level_name(level)}_std"]
-    return columns + [f"drop@{level_name(level)}" for level in levels]
+    for level in levels:
+        drop = f"drop@{level_name(level)}"
+        columns += [drop, f"{drop}_low", f"{drop}_high"]
+    return columns
 
 
 def table_row(
-    indexed: pd.DataFrame, experiment: str, metric: str, levels: list[float]
+    indexed: pd.DataFrame,
+    experiment: str,
+    metric: str,
+    levels: list[float],
+    resamples: GridResamples | None = None,
 ) -> dict[str, object]:
     if (experiment, metric, CLEAN_SCHEME, 0.0) not in indexed.index:
         raise UserError(
@@ -123,6 +135,13 @@ def table_row(
         row[name] = math.nan if cell is None else 100 * cell["mean"]
         row[f"{name}_std"] = math.nan if cell is None else 100 * cell["std"]
         row[f"drop@{name}"] = math.nan if cell is None else 100 * cell["drop"]
+        interval = (
+            resamples.drop(Condition(experiment, NOISE_SCHEME, level, metric))
+            if (resamples and cell is not None)
+            else None
+        )
+        row[f"drop@{name}_low"] = math.nan if interval is None else 100 * interval.low
+        row[f"drop@{name}_high"] = math.nan if interval is None else 100 * interval.high
     return row
 
 
@@ -136,9 +155,20 @@ def _percent(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.1f}%"
 
 
-def table1_markdown(table: pd.DataFrame, seeds: list[int]) -> str:
-    """A readable Markdown rendering of Table 1 with its legend."""
-    levels = [column[len("drop@") :] for column in table.columns if column.startswith("drop@")]
+def _drop(value: float, low: float, high: float) -> str:
+    if math.isnan(value) or math.isnan(low) or math.isnan(high):
+        return _percent(value)
+    return f"{value:.1f}% [{low:.1f}, {high:.1f}]"
+
+
+def table1_markdown(table: pd.DataFrame, seeds: list[int], resamples: int = 0) -> str:
+    """A readable Markdown rendering of Table 1 with its legend (`resamples`: of the
+    intervals' bootstrap, 0 when the table has none)."""
+    levels = [
+        column[len("drop@") :]
+        for column in table.columns
+        if column.startswith("drop@") and not column.endswith(("_low", "_high"))
+    ]
     header = ["Experiment", "Dataset", "Metric", "Clean"]
     header += [f"{float(level) * 100:g}% noise" for level in levels]
     header += [f"Drop @{float(level) * 100:g}%" for level in levels]
@@ -152,23 +182,31 @@ def table1_markdown(table: pd.DataFrame, seeds: list[int]) -> str:
         cells = [row["experiment"], row["dataset"], row["metric"]]
         cells.append(_cell(row["clean"], row["clean_std"]))
         cells += [_cell(row[level], row[f"{level}_std"]) for level in levels]
-        cells += [_percent(row[f"drop@{level}"]) for level in levels]
+        cells += [
+            _drop(row[f"drop@{level}"], row[f"drop@{level}_low"], row[f"drop@{level}_high"])
+            for level in levels
+        ]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     names = ", ".join(map(str, seeds))
     if len(seeds) > 1:
         spread = f"mean ± sample std over {len(seeds)} seeds ({names})"
     else:
         spread = f"one run per cell (seed {names})"
-    lines += [
-        "",
-        f"Values in %: {spread}. Drop: relative drop of the mean, (clean - noisy) / clean, in %.",
-        "",
-    ]
+    legend = (
+        f"Values in %: {spread}. Drop: relative drop of the mean, (clean - noisy) / clean, in %"
+    )
+    if resamples:
+        legend += f", [{METHOD.format(resamples=resamples)}]"
+    lines += ["", legend + ".", ""]
     return "\n".join(lines)
 
 
 def write_table1(
-    table: pd.DataFrame, seeds: list[int], csv_path: str | os.PathLike, md_path: str | os.PathLike
+    table: pd.DataFrame,
+    seeds: list[int],
+    csv_path: str | os.PathLike,
+    md_path: str | os.PathLike,
+    resamples: int = 0,
 ) -> None:
     write_text(csv_path, table.to_csv(index=False))
-    write_text(md_path, table1_markdown(table, seeds))
+    write_text(md_path, table1_markdown(table, seeds, resamples))

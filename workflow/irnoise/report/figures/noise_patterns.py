@@ -4,7 +4,9 @@ One panel per retrieval experiment: the relative drop of R@1, (clean - noisy) / 
 against the noise level, one line per scheme (uniform, small classes, large classes).
 A last panel puts the same drops against the percentage of training classes the noise
 corrupted (`corrupted_classes_pct` of the label stats files). Points are means over
-seeds; error bars are the std over seeds of the per-seed drops when there are several.
+seeds; error bars are the drops' 95% paired bootstrap intervals (seeds and test queries)
+when the runs' per_query.npz are given (--per-query), else the std over seeds of the
+per-seed drops when there are several.
 """
 
 from __future__ import annotations
@@ -41,12 +43,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="label stats data/labels/<dataset>/<scheme>/<level>/seed<seed>.json "
         "(without them the corrupted-classes panel is left out)",
     )
+    parser.add_argument(
+        "--per-query",
+        nargs="*",
+        default=[],
+        metavar="NPZ",
+        help="per_query.npz of the same runs: 95%% intervals for the drops",
+    )
     parser.add_argument("--metric", default="R@1", help="the metric whose drop is shown")
 
 
-def retrieval_drops(paths: Sequence[str | os.PathLike], metric: str) -> pd.DataFrame:
-    """Mean relative drop (and its std) per retrieval experiment, scheme and level."""
+def retrieval_drops(
+    paths: Sequence[str | os.PathLike], metric: str, per_query: Sequence[str | os.PathLike] = ()
+) -> pd.DataFrame:
+    """Mean relative drop (its std, and its interval given `per_query`) per retrieval
+    experiment, scheme and level."""
     from irnoise.report.collect import metrics_frame, summarize, with_relative_drop
+    from irnoise.report.intervals import with_drop_intervals
 
     frame = metrics_frame(paths)
     frame = frame[(frame["task"] == TASK) & (frame["metric"] == metric)]
@@ -55,7 +68,8 @@ def retrieval_drops(paths: Sequence[str | os.PathLike], metric: str) -> pd.DataF
             f"no {metric} of a retrieval experiment among the metrics files given: "
             "pass the metrics.json of the experiments whose task is retrieval"
         )
-    return with_relative_drop(summarize(frame))
+    drops = with_relative_drop(summarize(frame))
+    return with_drop_intervals(drops, frame, per_query) if per_query else drops
 
 
 def corrupted_classes(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -99,6 +113,7 @@ def draw_level_panel(axis: Any, drops: pd.DataFrame, metric: str) -> None:
     """Drop against noise level, one line per scheme, starting from the clean run at 0."""
     from irnoise.report.collect import CLEAN_SCHEME
     from irnoise.report.figures import SCHEME_COLORS, SCHEME_MARKERS, percent_axis, plot_series
+    from irnoise.report.intervals import drop_error
 
     clean = drops[drops["scheme"] == CLEAN_SCHEME]
     for scheme in scheme_order(set(drops["scheme"]) - {CLEAN_SCHEME}):
@@ -108,7 +123,7 @@ def draw_level_panel(axis: Any, drops: pd.DataFrame, metric: str) -> None:
             axis,
             100 * line["level"],
             100 * line["drop"],
-            100 * line["drop_std"],
+            100 * drop_error(line),
             color=SCHEME_COLORS.get(scheme),
             marker=SCHEME_MARKERS.get(scheme, "o"),
             label=scheme_label(scheme),
@@ -131,7 +146,10 @@ def draw_corrupted_panel(
     axis: Any, drops: pd.DataFrame, corrupted: pd.DataFrame, metric: str
 ) -> None:
     """Drop against the share of corrupted classes; one line per experiment and scheme."""
+    import numpy as np
+
     from irnoise.report.figures import SCHEME_COLORS, SCHEME_MARKERS, percent_axis
+    from irnoise.report.intervals import drop_error
 
     points = drops.merge(corrupted, on=["train", "scheme", "level"], how="inner")
     experiments = sorted(set(points["experiment"]))
@@ -146,8 +164,9 @@ def draw_corrupted_panel(
                 "label": f"{experiment}, {scheme_label(scheme)}",
             }
             x, y = rows["pct"], 100 * rows["drop"]
-            if rows["seeds"].max() > 1:
-                xerr, yerr = rows["pct_std"].fillna(0), 100 * rows["drop_std"].fillna(0)
+            if rows["seeds"].max() > 1 or "drop_low" in rows:
+                xerr = rows["pct_std"].fillna(0)
+                yerr = np.nan_to_num(100 * drop_error(rows))
                 axis.errorbar(x, y, xerr=xerr, yerr=yerr, **style)
             else:
                 axis.plot(x, y, **style)
@@ -176,11 +195,13 @@ def warn_unmatched(drops: pd.DataFrame, corrupted: pd.DataFrame) -> None:
 def draw(args: argparse.Namespace) -> None:
     from irnoise.report.figures import panel_grid, save_figure
 
-    drops = retrieval_drops(args.metrics, args.metric)
+    drops = retrieval_drops(args.metrics, args.metric, args.per_query)
     experiments = sorted(set(drops["experiment"]))
     corrupted = corrupted_classes(args.stats) if args.stats else None
     seeds = drops["seeds"].max()
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
+    if args.per_query:
+        spread = f"mean over {seeds} seed(s), 95% paired bootstrap intervals"
     figure, axes = panel_grid(
         len(experiments) + (corrupted is not None),
         f"Relative drop of {args.metric} = (clean − noisy) / clean, by noise scheme ({spread})",

@@ -3,7 +3,9 @@
 Table 1 as a picture. Left: each experiment's headline metric (R@1 for retrieval,
 accuracy for classification, R@1 and TPR@FPR=1e-3 for verification) against the uniform
 noise level, clean at 0. Right: its relative drop, (clean - noisy) / clean. Points are
-means over seeds; error bars the std over seeds when there are several.
+means over seeds; error bars on the left the std over seeds when there are several; on
+the right the drop's 95% paired bootstrap interval (seeds and test queries) when the
+runs' per_query.npz are given (--per-query), else the std over seeds.
 """
 
 from __future__ import annotations
@@ -29,15 +31,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="METRICS_JSON",
         help="metrics.json of the clean and uniform-noise runs of every experiment",
     )
+    parser.add_argument(
+        "--per-query",
+        nargs="*",
+        default=[],
+        metavar="NPZ",
+        help="per_query.npz of the same runs: 95%% intervals for the drops",
+    )
 
 
-def uniform_drops(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """Mean, std and relative drop per experiment, headline metric and uniform level."""
+def uniform_drops(
+    paths: Sequence[str | os.PathLike], per_query: Sequence[str | os.PathLike] = ()
+) -> pd.DataFrame:
+    """Mean, std and relative drop (with its interval, given `per_query`) per experiment,
+    headline metric and uniform level."""
     from irnoise.report.collect import metrics_frame, summarize, with_relative_drop
+    from irnoise.report.intervals import with_drop_intervals
     from irnoise.report.table1 import headline_metrics, uniform_runs
 
     frame = headline_metrics(uniform_runs(metrics_frame(paths)))
-    return with_relative_drop(summarize(frame))
+    drops = with_relative_drop(summarize(frame))
+    return with_drop_intervals(drops, frame, per_query) if per_query else drops
 
 
 def line_styles(drops: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
@@ -62,11 +76,14 @@ def line_styles(drops: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
 
 def draw(args: argparse.Namespace) -> None:
     from irnoise.report.figures import panel_grid, percent_axis, plot_series, save_figure
+    from irnoise.report.intervals import drop_error
     from irnoise.report.table1 import row_order
 
-    drops = uniform_drops(args.metrics)
+    drops = uniform_drops(args.metrics, args.per_query)
     seeds = drops["seeds"].max()
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
+    if args.per_query:
+        spread = f"{seeds} seed(s); left ± std, right 95% bootstrap intervals"
     figure, (values_axis, drop_axis) = panel_grid(
         2, f"Uniform label noise: retrieval against classification ({spread})"
     )
@@ -78,7 +95,7 @@ def draw(args: argparse.Namespace) -> None:
         style = styles[(experiment, metric)] | {"label": label}
         x = 100 * rows["level"]
         plot_series(values_axis, x, 100 * rows["mean"], 100 * rows["std"], **style)
-        plot_series(drop_axis, x, 100 * rows["drop"], 100 * rows["drop_std"], **style)
+        plot_series(drop_axis, x, 100 * rows["drop"], 100 * drop_error(rows), **style)
     for axis in (values_axis, drop_axis):
         percent_axis(axis.xaxis)
         percent_axis(axis.yaxis)

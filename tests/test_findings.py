@@ -1,0 +1,194 @@
+"""The findings' verdict rules on constructed resampled metrics, and the command end to end."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from irnoise.commands import findings as findings_command
+from irnoise.report import findings
+from irnoise.report.bootstrap import Interval, Resampled
+from irnoise.report.findings import CONTRADICTED, INCONCLUSIVE, REPRODUCED, Study
+from irnoise.report.intervals import Condition, GridResamples
+
+from fake_results import write_fake_results
+
+RESAMPLES = 400
+TASKS = {"sop": "retrieval", "inshop": "retrieval", "faces": "verification",
+         "imagenet": "classification"}  # fmt: skip
+TRAIN = {name: f"synth_{name}" for name in TASKS}
+METRIC = {"retrieval": "R@1", "classification": "accuracy", "verification": "TPR@FPR=1e-3"}
+
+
+def metrics(values: dict[tuple[str, str, float], tuple[float, float]], seed: int = 0):
+    """A grid whose metric of (experiment, scheme, level) is Normal(mean, sd) per resample."""
+    rng = np.random.default_rng(seed)
+    estimates, resampled = {}, {}
+    for (experiment, scheme, level), (mean, sd) in values.items():
+        name = Condition(experiment, scheme, level, METRIC[TASKS[experiment]]).name
+        estimates[name] = mean
+        resampled[name] = rng.normal(mean, sd, RESAMPLES)
+    return GridResamples(Resampled(estimates, resampled), (0, 1, 2))
+
+
+def study(values, levels=(0.05,), corrupted=None, seed: int = 0) -> Study:
+    present = {experiment for experiment, _, _ in values}
+    return Study(
+        grid=metrics(values, seed),
+        tasks=findings.PAPER_TASKS | {name: TASKS[name] for name in present},
+        train={name: TRAIN[name] for name in present},
+        levels=tuple(levels),
+        corrupted_pct=corrupted or {},
+    )
+
+
+def row(rows, claim: str, experiment: str, level: float | None = None):
+    (match,) = [
+        r for r in rows
+        if r.claim == claim and r.experiment == experiment
+        and (level is None or r.level == level)
+    ]  # fmt: skip
+    return match
+
+
+def test_the_verdict_rule():
+    assert findings.verdict(Interval(1.0, 0.1, 2.0), 0.0) == REPRODUCED
+    assert findings.verdict(Interval(-1.0, -2.0, -0.1), 0.0) == CONTRADICTED
+    assert findings.verdict(Interval(0.5, 0.0, 2.0), 0.0) == INCONCLUSIVE  # touches the null
+    assert findings.verdict(Interval(0.5, -0.5, 2.0), 0.0) == INCONCLUSIVE
+    assert findings.verdict(Interval(60.0, 51.0, 70.0), 50.0) == REPRODUCED
+    assert findings.verdict(Interval(30.0, 10.0, 49.0), 50.0) == CONTRADICTED
+    assert findings.verdict(Interval(1.0, 0.1, 2.0), 0.0, ["sop clean"]) == INCONCLUSIVE
+    assert findings.verdict(Interval(math.nan, math.nan, math.nan), 0.0) == INCONCLUSIVE
+
+
+def c1_values(retrieval_noisy: float, sd: float):
+    return {
+        ("sop", "clean", 0.0): (0.60, 0.001),
+        ("sop", "uniform", 0.05): (retrieval_noisy, sd),
+        ("imagenet", "clean", 0.0): (0.80, 0.001),
+        ("imagenet", "uniform", 0.05): (0.78, 0.001),  # a 2.5% drop
+    }
+
+
+@pytest.mark.parametrize(
+    ("noisy", "sd", "expected"),
+    [(0.48, 0.005, REPRODUCED), (0.60, 0.005, CONTRADICTED), (0.585, 0.02, INCONCLUSIVE)],
+)
+def test_c1_each_verdict_is_reachable(noisy, sd, expected):
+    found = row(findings.build_findings(study(c1_values(noisy, sd))), "C1", "sop", 0.05)
+    assert found.effect == pytest.approx(100 * ((0.60 - noisy) / 0.60 - 0.025))
+    assert found.low < found.effect < found.high
+    assert found.verdict == expected
+    assert found.paper == "SOP 4.4% vs ImageNet 1.3%"
+    assert found.paper_effect == pytest.approx(100 * (1 - 60.72 / 63.49 - (1 - 66.42 / 67.32)))
+
+
+def test_c1_is_inconclusive_without_a_classification_run_or_a_level():
+    values = {k: v for k, v in c1_values(0.48, 0.005).items() if k[0] != "imagenet"}
+    rows = findings.build_findings(study(values))
+    found = row(rows, "C1", "sop", 0.05)
+    assert found.verdict == INCONCLUSIVE and "no classification experiment" in found.note
+    # The paper's In-Shop is not in this run: its rows are there, inconclusive.
+    rows = findings.build_findings(study(c1_values(0.48, 0.005)))
+    assert row(rows, "C1", "inshop", 0.05).note == (
+        "missing: inshop clean (R@1); inshop uniform 5% (R@1)"
+    )
+    # The paper's 10% level is not in the grid.
+    rows = findings.build_findings(study(c1_values(0.48, 0.005), levels=(0.05, 0.1)))
+    found = row(rows, "C1", "sop", 0.1)
+    assert found.verdict == INCONCLUSIVE
+    assert found.note == "missing: sop uniform 10% (R@1); imagenet uniform 10% (accuracy)"
+    assert math.isnan(found.effect)
+
+
+def c2_values(uniform: float, small: float, large: float, sd: float = 0.003):
+    return {
+        ("inshop", "clean", 0.0): (0.80, 0.001),
+        ("inshop", "uniform", 0.05): (uniform, sd),
+        ("inshop", "small", 0.05): (small, sd),
+        ("inshop", "large", 0.05): (large, sd),
+    }
+
+
+def test_c2_verdicts_and_missing_scheme():
+    rows = findings.build_findings(study(c2_values(0.70, 0.76, 0.74)))
+    assert row(rows, "C2a", "inshop", 0.05).verdict == REPRODUCED  # uniform hurts most
+    assert row(rows, "C2b", "inshop", 0.05).verdict == CONTRADICTED  # small < large here
+    assert row(rows, "C2a", "inshop", 0.05).paper_effect == pytest.approx(5.5)
+    rows = findings.build_findings(study(c2_values(0.70, 0.76, 0.76, sd=0.05)))
+    assert row(rows, "C2b", "inshop", 0.05).verdict == INCONCLUSIVE
+    values = {k: v for k, v in c2_values(0.70, 0.76, 0.74).items() if k[1] != "large"}
+    found = row(findings.build_findings(study(values)), "C2b", "inshop", 0.05)
+    assert (found.verdict, found.note) == (INCONCLUSIVE, "missing: inshop large 5% (R@1)")
+
+
+def c3_study(direction: float, cells: int = 4) -> Study:
+    levels = (0.05, 0.1, 0.2, 0.4)[:cells]
+    values = {("sop", "clean", 0.0): (0.6, 0.001)}
+    corrupted = {}
+    for i, level in enumerate(levels):
+        values[("sop", "uniform", level)] = (0.6 * (1 - 0.5 * direction * (i + 1) / 10), 0.002)
+        corrupted[("synth_sop", "uniform", level)] = 10.0 * (i + 1)
+    return study(values, levels, corrupted)
+
+
+def test_c3_each_verdict_is_reachable():
+    assert row(findings.build_findings(c3_study(+1)), "C3", "sop").verdict == REPRODUCED
+    assert row(findings.build_findings(c3_study(-1)), "C3", "sop").verdict == CONTRADICTED
+    found = row(findings.build_findings(c3_study(+1)), "C3", "sop")
+    assert found.effect == pytest.approx(1.0)
+    found = row(findings.build_findings(c3_study(+1, cells=2)), "C3", "sop")
+    assert found.verdict == INCONCLUSIVE and "C3 needs 3" in found.note
+    flat = row(findings.build_findings(c3_study(0)), "C3", "sop")  # drops all zero: no order
+    assert flat.verdict == INCONCLUSIVE
+
+
+@pytest.mark.parametrize(
+    ("noisy", "sd", "expected"),
+    [(0.05, 0.02, REPRODUCED), (0.7, 0.02, CONTRADICTED), (0.4, 0.2, INCONCLUSIVE)],
+)
+def test_c4_each_verdict_is_reachable(noisy, sd, expected):
+    values = {("faces", "clean", 0.0): (0.8, 0.01), ("faces", "uniform", 0.05): (noisy, sd)}
+    found = row(findings.build_findings(study(values)), "C4", "faces")
+    assert found.null == 50.0 and found.verdict == expected
+    assert found.effect == pytest.approx(100 * (0.8 - noisy) / 0.8)
+
+
+def test_c4_is_inconclusive_without_the_5_percent_level():
+    values = {("faces", "clean", 0.0): (0.8, 0.01), ("faces", "uniform", 0.1): (0.1, 0.01)}
+    found = row(findings.build_findings(study(values, levels=(0.1,))), "C4", "faces")
+    assert (found.verdict, found.note) == (INCONCLUSIVE, "missing: faces uniform 5% (TPR@FPR=1e-3)")
+
+
+def run_findings(tmp_path: Path, **grid) -> list[dict[str, str]]:
+    fake = write_fake_results(tmp_path / "runs", **grid)
+    parser = argparse.ArgumentParser()
+    findings_command.add_arguments(parser)
+    out = tmp_path / "findings.csv"
+    argv = ["--out", out, "--resamples", "200", "--per-query", *fake.per_query,
+            "--stats", *fake.stats, "--", *fake.metrics]  # fmt: skip
+    findings_command.run(parser.parse_args([str(arg) for arg in argv]))
+    with out.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_findings_command_end_to_end(tmp_path: Path):
+    rows = run_findings(tmp_path, seeds=(0, 1), levels=(0.05, 0.2))
+    assert {r["claim"] for r in rows} == {"C1", "C2a", "C2b", "C3", "C4"}
+    assert all(r["verdict"] in findings.VERDICTS for r in rows)
+    # C1 and C2 per retrieval experiment at the grid's and the paper's levels.
+    levels = sorted({float(r["level"]) for r in rows if r["claim"] == "C1"})
+    assert levels == [0.01, 0.05, 0.1, 0.2]
+    at_1_percent = [r for r in rows if r["claim"] == "C1" and float(r["level"]) == 0.01]
+    assert all(r["verdict"] == INCONCLUSIVE and "missing" in r["note"] for r in at_1_percent)
+    computed = [r for r in rows if r["note"] == "" or not r["note"].startswith("missing")]
+    assert all(float(r["low"]) <= float(r["effect"]) <= float(r["high"]) for r in computed)
+    markdown = (tmp_path / "findings.md").read_text()
+    assert "| C4 face verification breaks down at 5% uniform noise | faces | 5% |" in markdown
+    assert "percentile bootstrap (200 resamples)" in markdown

@@ -1,0 +1,351 @@
+"""Paired bootstrap intervals for statistics that combine runs (relative drops and the like).
+
+What is resampled: the seeds and, within each drawn seed, the test queries (or pairs). One
+resample draws S seeds with replacement (S = the number of seeds) and, for each draw, one
+multiset of query indices with replacement. Runs are **paired**: every run of a drawn seed
+that was evaluated on the same test set (same `test_set` key) is scored on the same query
+indices, so a clean and a noisy run are compared on the same queries. A run's resampled
+metric is the mean, over the S drawn seeds, of its metric on that seed's drawn queries; a
+statistic then combines the runs' metrics (a relative drop, a difference of drops, a rank
+correlation...). The interval is the percentile interval of the statistic over the
+resamples (95% by default); the estimate is the statistic on the full data (every query,
+the mean over the seeds).
+
+Two kinds of per-query samples (`PerQuery`):
+
+- `QueryMean`: metrics that are a mean over queries of a per-query value (R@k hits,
+  classification correctness, per-query average precision), over the `valid` queries only
+  (retrieval queries with at least one positive);
+- `PairTpr`: TPR at a fixed FPR on scored pairs; the threshold is recomputed on every
+  resample, as `irnoise.evaluate.metrics.tpr_at_fpr` defines it.
+
+Resampled query sets are count matrices (resample x query: how often each query was
+drawn), so every metric of every resample is a weighted sum: vectorized with numpy.
+
+`resample_runs` gives each run's resampled metric once, for any number of statistics
+(`Resampled.interval`); a run's resamples do not depend on which other runs are passed,
+so Table 1, the findings and the figures report the same interval for the same drop.
+
+`seed_bootstrap` is the seeds-only variant, for runs that give one scalar per seed
+(a detector's AUROC per seed).
+
+A statistic receives a mapping run name -> 1-D array of that run's metric, one entry per
+resample (the estimate is computed with arrays of length 1), and returns an array of the
+same length; write it with numpy operations (`1 - m["noisy"] / m["clean"]`). A resample
+whose statistic is NaN (a metric undefined on the drawn queries) is left out of the
+percentiles; `Interval.resamples` counts the ones kept.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+Statistic = Callable[[Mapping[str, np.ndarray]], np.ndarray]
+DEFAULT_RESAMPLES = 2000
+CHUNK = 256  # resamples scored at once: bounds the count matrices' memory
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its percentile bootstrap interval (NaN when undefined)."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float = 0.95
+    resamples: int = 0  # resamples with a defined statistic
+
+    def excludes(self, value: float = 0.0) -> bool:
+        """Whether the whole interval lies strictly above or strictly below `value`."""
+        return bool(self.low > value or self.high < value)
+
+    def above(self, value: float) -> bool:
+        return bool(self.low > value)
+
+    def below(self, value: float) -> bool:
+        return bool(self.high < value)
+
+
+class PerQuery(Protocol):
+    """One run's per-query (or per-pair) evaluation of one metric on one seed's test set."""
+
+    test_set: str
+
+    def __len__(self) -> int: ...
+
+    def value(self) -> float:
+        """The metric on every query, each once."""
+
+    def resampled(self, counts: np.ndarray) -> np.ndarray:
+        """The metric of each row of `counts` (resample x query draw counts)."""
+
+
+@dataclass(frozen=True)
+class QueryMean:
+    """A metric that is the mean of `values` over the `valid` queries (all when None)."""
+
+    values: np.ndarray
+    valid: np.ndarray | None = None
+    test_set: str = ""
+    _weights: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        values = np.asarray(self.values, dtype=np.float64).reshape(-1)
+        valid = np.ones(len(values), bool) if self.valid is None else np.asarray(self.valid, bool)
+        if valid.shape != values.shape:
+            raise ValueError(f"{len(valid)} valid flags for {len(values)} values")
+        values = np.where(valid, values, 0.0)  # NaN of invalid queries must not propagate
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "valid", valid)
+        # Columns: numerator and denominator weights, so one matrix product scores both.
+        object.__setattr__(self, "_weights", np.stack([values, valid.astype(np.float64)], 1))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def value(self) -> float:
+        return float(_ratio(*self._weights.sum(axis=0)))
+
+    def resampled(self, counts: np.ndarray) -> np.ndarray:
+        sums = counts @ self._weights
+        return _ratio(sums[:, 0], sums[:, 1])
+
+
+@dataclass(frozen=True)
+class PairTpr:
+    """TPR at `fpr` on pair `scores` with same/different flags `is_same` (see module doc)."""
+
+    scores: np.ndarray
+    is_same: np.ndarray
+    fpr: float = 1e-3
+    test_set: str = ""
+
+    def __post_init__(self) -> None:
+        scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
+        same = np.asarray(self.is_same).astype(bool).reshape(-1)
+        if scores.shape != same.shape:
+            raise ValueError(f"{len(scores)} scores for {len(same)} pair labels")
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "is_same", same)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def value(self) -> float:
+        return float(self.resampled(np.ones((1, len(self)), np.int64))[0])
+
+    def resampled(self, counts: np.ndarray) -> np.ndarray:
+        if self.is_same.all() or not self.is_same.any():
+            return np.full(len(counts), np.nan)  # TPR@FPR needs positives and negatives
+        # Negatives by descending score: the threshold must pass at most `allowed` of them.
+        negative = np.flatnonzero(~self.is_same)
+        negative = negative[np.argsort(-self.scores[negative], kind="stable")]
+        positive = np.flatnonzero(self.is_same)
+        positive = positive[np.argsort(self.scores[positive], kind="stable")]
+        negative_counts = np.cumsum(counts[:, negative], axis=1)
+        total_negatives = negative_counts[:, -1]
+        allowed = allowed_false_positives(total_negatives, self.fpr)
+        # The (allowed + 1)-th highest drawn negative bounds the threshold from below.
+        first_over = (negative_counts <= allowed[:, None]).sum(axis=1)
+        everything_passes = allowed >= total_negatives
+        bound = self.scores[negative[np.minimum(first_over, len(negative) - 1)]]
+        # Positives scoring strictly above the bound pass.
+        ascending = self.scores[positive]
+        below = np.searchsorted(ascending, bound, side="right")
+        positive_counts = np.cumsum(counts[:, positive], axis=1)
+        total_positives = positive_counts[:, -1]
+        at_or_below = np.where(
+            below > 0, positive_counts[np.arange(len(counts)), np.maximum(below - 1, 0)], 0
+        )
+        tpr = _ratio(total_positives - at_or_below, total_positives)
+        tpr = np.where(everything_passes & (total_positives > 0), 1.0, tpr)
+        return np.where(total_negatives > 0, tpr, np.nan)
+
+
+def allowed_false_positives(negatives: np.ndarray, fpr: float) -> np.ndarray:
+    """The most negatives that may pass, c / negatives <= fpr (as `metrics.tpr_at_fpr`)."""
+    negatives = np.asarray(negatives, dtype=np.float64)
+    count = np.clip(np.floor(fpr * negatives), 0, negatives)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Correct floor()'s rounding so that the float comparison itself decides.
+        count = np.where((count < negatives) & ((count + 1) / negatives <= fpr), count + 1, count)
+        count = np.where((count > 0) & (count / negatives > fpr), count - 1, count)
+    return count.astype(np.int64)
+
+
+def paired_bootstrap(
+    runs: Mapping[str, Sequence[PerQuery]],
+    statistic: Statistic,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
+    """The interval of one statistic of the runs; see the module docstring.
+
+    `runs` maps a run name to its PerQuery of each seed, in the same seed order for every
+    run; runs of one seed with the same `test_set` must have the same number of queries.
+    """
+    return paired_bootstrap_many(runs, {"": statistic}, n_resamples, seed, level)[""]
+
+
+def paired_bootstrap_many(
+    runs: Mapping[str, Sequence[PerQuery]],
+    statistics: Mapping[str, Statistic],
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Interval]:
+    """Intervals of several statistics, all computed on the same resamples (faster)."""
+    resampled = resample_runs(runs, n_resamples, seed)
+    return {name: resampled.interval(statistic, level) for name, statistic in statistics.items()}
+
+
+@dataclass(frozen=True)
+class Resampled:
+    """Each run's metric on the full data (mean over seeds) and on every resample."""
+
+    estimates: dict[str, float]
+    values: dict[str, np.ndarray]  # run name -> (n_resamples,)
+
+    def interval(self, statistic: Statistic, level: float = 0.95) -> Interval:
+        estimates = {name: np.array([value]) for name, value in self.estimates.items()}
+        return _interval(statistic(estimates), statistic(self.values), level)
+
+
+def resample_runs(
+    runs: Mapping[str, Sequence[PerQuery]], n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> Resampled:
+    """Every run's resampled metric; statistics of them are paired (module docstring).
+
+    A run's resampled values depend only on `seed`, `n_resamples`, the number of seeds,
+    its test set and its own samples: not on the other runs passed along. So intervals
+    computed from different subsets of the runs (Table 1, findings, figures) agree.
+    """
+    n_seeds = _seed_count(runs)
+    estimates = {name: float(np.mean([q.value() for q in qs])) for name, qs in runs.items()}
+    drawn_seeds = np.random.default_rng([seed, n_seeds]).integers(
+        0, n_seeds, size=(n_resamples, n_seeds)
+    )
+    resampled = {name: np.empty((n_resamples, n_seeds)) for name in runs}
+    for s in range(n_seeds):
+        positions = np.flatnonzero(drawn_seeds.ravel() == s)
+        for test_set, group in _test_set_groups(runs, s).items():
+            # One stream per (seed, test set): its query draws never depend on other runs.
+            rng = np.random.default_rng([seed, s, zlib.crc32(test_set.encode())])
+            n_queries = len(runs[group[0]][s])
+            for start in range(0, len(positions), CHUNK):
+                chunk = positions[start : start + CHUNK]
+                counts = draw_counts(rng, len(chunk), n_queries)
+                for name in group:
+                    np.put(resampled[name], chunk, runs[name][s].resampled(counts))
+    return Resampled(estimates, {name: v.mean(axis=1) for name, v in resampled.items()})
+
+
+def seed_bootstrap(
+    runs: Mapping[str, Sequence[float]],
+    statistic: Statistic,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
+    """The seeds-only variant: each run gives one scalar per seed (same seed order).
+
+    A resample draws the seeds with replacement; a run's value is its mean over them.
+    """
+    n_seeds = _seed_count(runs)
+    values = {name: np.asarray(v, dtype=np.float64) for name, v in runs.items()}
+    drawn = np.random.default_rng(seed).integers(0, n_seeds, size=(n_resamples, n_seeds))
+    estimates = {name: np.array([v.mean()]) for name, v in values.items()}
+    metrics = {name: v[drawn].mean(axis=1) for name, v in values.items()}
+    return _interval(statistic(estimates), statistic(metrics), level)
+
+
+def relative_drop(clean: np.ndarray, noisy: np.ndarray) -> np.ndarray:
+    """(clean - noisy) / clean: the share of the clean metric that noise loses."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (clean - noisy) / clean
+
+
+def rank_correlation(x: Sequence[float], ys: Sequence[np.ndarray]) -> np.ndarray:
+    """Spearman correlation of fixed `x` with y, per resample; ys[i] holds y_i per resample.
+
+    Ties get average ranks (as scipy.stats.spearmanr); NaN where a side is constant.
+    """
+    x_ranks = _average_ranks(np.asarray(x, dtype=np.float64)[None, :])
+    y_ranks = _average_ranks(np.stack([np.asarray(y, dtype=np.float64) for y in ys], axis=1))
+    xc = x_ranks - x_ranks.mean(axis=1, keepdims=True)
+    yc = y_ranks - y_ranks.mean(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (xc * yc).sum(1) / np.sqrt((xc**2).sum(1) * (yc**2).sum(1))
+
+
+def draw_counts(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:
+    """`rows` resamples of n indices out of n with replacement, as draw counts per index."""
+    if n == 0:
+        return np.zeros((rows, 0))
+    drawn = rng.integers(0, n, size=(rows, n)) + n * np.arange(rows)[:, None]
+    return np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float64)
+
+
+def _average_ranks(rows: np.ndarray) -> np.ndarray:
+    """Ranks (1-based, ties averaged) along axis 1; rows with NaN give NaN ranks."""
+    order = np.argsort(rows, axis=1, kind="stable")
+    ordered = np.take_along_axis(rows, order, axis=1)
+    ranks = np.empty_like(rows)
+    n = rows.shape[1]
+    positions = np.broadcast_to(np.arange(1, n + 1, dtype=np.float64), rows.shape).copy()
+    # Average the positions of each run of equal values.
+    new_run = np.ones(rows.shape, bool)
+    new_run[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    run_id = np.cumsum(new_run, axis=1) - 1
+    flat_id = (run_id + n * np.arange(len(rows))[:, None]).ravel()
+    sums = np.bincount(flat_id, positions.ravel(), minlength=rows.size)
+    sizes = np.bincount(flat_id, minlength=rows.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        averaged = (sums / sizes)[flat_id].reshape(rows.shape)
+    np.put_along_axis(ranks, order, averaged, axis=1)
+    ranks[np.isnan(rows).any(axis=1)] = np.nan
+    return ranks
+
+
+def _interval(estimate: np.ndarray, resampled: np.ndarray, level: float) -> Interval:
+    resampled = np.asarray(resampled, dtype=np.float64).reshape(-1)
+    kept = resampled[np.isfinite(resampled)]
+    point = float(np.asarray(estimate, dtype=np.float64).reshape(-1)[0])
+    if not len(kept):
+        return Interval(point, float("nan"), float("nan"), level, 0)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(kept, [tail, 100 - tail])
+    return Interval(point, float(low), float(high), level, len(kept))
+
+
+def _seed_count(runs: Mapping[str, Sequence]) -> int:
+    counts = {name: len(per_seed) for name, per_seed in runs.items()}
+    if not counts or len(set(counts.values())) != 1 or 0 in counts.values():
+        raise ValueError(f"every run needs the same, non-zero number of seeds, got {counts}")
+    return next(iter(counts.values()))
+
+
+def _test_set_groups(runs: Mapping[str, Sequence[PerQuery]], s: int) -> dict[str, list[str]]:
+    """Run names of seed s grouped by test set: each group shares its query resamples."""
+    groups: dict[str, list[str]] = {}
+    for name, per_seed in runs.items():
+        groups.setdefault(per_seed[s].test_set, []).append(name)
+    for test_set, names in groups.items():
+        sizes = {name: len(runs[name][s]) for name in names}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(
+                f"seed {s}, test set {test_set!r}: paired runs need the same queries, got "
+                f"sizes {sizes}; give runs on different test sets different test_set keys"
+            )
+    return groups
+
+
+def _ratio(numerator, denominator):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.maximum(denominator, 1e-300), np.nan)
