@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irnoise.errors import UserError
+from irnoise.evaluate.per_query import save_per_query
+from irnoise.report.bootstrap import seed_bootstrap
 from irnoise.report.collect import metrics_frame
-from irnoise.report.table3 import build_table3, markdown, paired_bootstrap, read_filters
+from irnoise.report.table3 import build_table3, markdown, read_filters, recovered_share
 
 SEEDS = (0, 1, 2, 3, 4)
 CLEAN = {0: 0.80, 1: 0.78, 2: 0.82, 3: 0.79, 4: 0.81}
@@ -63,7 +65,8 @@ def test_point_values_match_numpy(table3_inputs):
     assert prism["seeds"] == len(SEEDS)
 
 
-def test_intervals_match_scipy_bootstrap(table3_inputs):
+def test_seed_intervals_match_scipy_bootstrap(table3_inputs):
+    """Without per-query arrays: the paired bootstrap over seeds."""
     from scipy.stats import bootstrap
 
     table = build_table3(*table3_inputs)
@@ -78,9 +81,6 @@ def test_intervals_match_scipy_bootstrap(table3_inputs):
         tuple(columns.T), share, paired=True, vectorized=True, method="percentile",
         n_resamples=20000, random_state=1,
     ).confidence_interval  # fmt: skip
-    ours = paired_bootstrap(columns, lambda d: share(d[..., 0], d[..., 1], d[..., 2]), 20000)
-    assert ours[1] == pytest.approx(reference.low, abs=0.02)
-    assert ours[2] == pytest.approx(reference.high, abs=0.02)
     assert prism["recovered_low"] == pytest.approx(100 * reference.low, abs=2)
     assert prism["recovered_high"] == pytest.approx(100 * reference.high, abs=2)
     r1 = bootstrap((columns[:, 2],), np.mean, method="percentile", n_resamples=20000,
@@ -95,20 +95,58 @@ def test_intervals_match_scipy_bootstrap(table3_inputs):
     drop=st.floats(0.05, 0.4),
 )
 def test_share_is_one_at_the_clean_model_and_zero_at_plain_training(clean, drop):
-    columns = np.array([[c, c - drop, c] for c in clean])
-
-    def share(d):
-        return (d[..., 2].mean(-1) - d[..., 1].mean(-1)) / (d[..., 0].mean(-1) - d[..., 1].mean(-1))
-
-    point, low, high = paired_bootstrap(columns, share, samples=200)
-    assert point == pytest.approx(1.0) and low == pytest.approx(1.0) and high == pytest.approx(1.0)
-    columns[:, 2] = columns[:, 1]
-    assert paired_bootstrap(columns, share, samples=200)[0] == pytest.approx(0.0, abs=1e-9)
+    runs = {"clean": clean, "none": [c - drop for c in clean], "method": clean}
+    interval = seed_bootstrap(runs, recovered_share, n_resamples=200)
+    assert (interval.estimate, interval.low, interval.high) == pytest.approx((1, 1, 1))
+    runs["method"] = runs["none"]
+    assert seed_bootstrap(runs, recovered_share, n_resamples=200).estimate == pytest.approx(0)
 
 
-def test_one_seed_has_no_interval():
-    point, low, high = paired_bootstrap(np.array([[0.5]]), lambda d: d[..., 0].mean(-1))
-    assert point == 0.5 and np.isnan(low) and np.isnan(high)
+def write_hits(root: Path, method: str, scheme: str, level: float, seed: int, hits: np.ndarray):
+    r1 = write_metrics(root, method, scheme, level, seed, float(hits.mean()))
+    arrays = {"ks": np.array([1]), "hits": hits[:, None], "valid": np.ones(len(hits), bool),
+              "average_precision": hits.astype(float)}  # fmt: skip
+    save_per_query(r1.with_name("per_query.npz"), "retrieval", arrays)
+    return r1, r1.with_name("per_query.npz")
+
+
+def test_query_intervals_are_paired(tmp_path):
+    """With per-query arrays: seeds and queries resampled, the runs paired on both."""
+    rng = np.random.default_rng(5)
+    metrics, arrays = [], []
+    for seed in (0, 1):
+        clean = rng.random(300) < 0.8
+        none = clean & (rng.random(300) < 0.7)
+        for method, scheme, level, hits in (
+            ("none", "clean", 0, clean),
+            ("none", "uniform", 0.1, none),
+            ("prism", "uniform", 0.1, none),  # no better than plain training
+            ("oracle", "uniform", 0.1, clean),  # as good as the clean model
+        ):
+            paths = write_hits(tmp_path, method, scheme, level, seed, hits)
+            metrics.append(paths[0])
+            arrays.append(paths[1])
+    table = build_table3(metrics_frame(metrics), read_filters([]), arrays).set_index("method")
+    for method, share in (("prism", 0.0), ("oracle", 100.0)):
+        row = table.loc[method]
+        assert (row["recovered"], row["recovered_low"], row["recovered_high"]) == pytest.approx(
+            (share, share, share)
+        )
+    r1 = table.loc["prism"]
+    assert r1["r1_low"] < r1["r1"] < r1["r1_high"]  # queries resampled: an interval
+    expected = np.mean([json.loads(p.read_text())["metrics"]["R@1"] for p in metrics[1::4]])
+    assert r1["r1"] == pytest.approx(100 * expected)
+
+
+def test_one_seed_without_queries_has_no_interval(tmp_path):
+    metrics = [
+        write_metrics(tmp_path, "none", "clean", 0, 0, 0.8),
+        write_metrics(tmp_path, "none", "uniform", 0.1, 0, 0.6),
+        write_metrics(tmp_path, "knn", "uniform", 0.1, 0, 0.7),
+    ]
+    row = build_table3(metrics_frame(metrics), read_filters([])).iloc[-1]
+    assert row["recovered"] == pytest.approx(50.0)
+    assert np.isnan(row["recovered_low"]) and np.isnan(row["r1_high"])
 
 
 def test_missing_clean_run_is_named(tmp_path):

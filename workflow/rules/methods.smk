@@ -98,7 +98,8 @@ rule evaluate_method:
         model=f"{METHOD_DIR}/model.pt",
         shards=lambda w: f"data/shards/{EXPERIMENTS[w.experiment]['eval']}",
     output:
-        f"{METHOD_DIR}/metrics.json",
+        metrics=f"{METHOD_DIR}/metrics.json",
+        per_query=f"{METHOD_DIR}/per_query.npz",
     log:
         f"logs/evaluate/methods/{METHOD_RUN}.log",
     benchmark:
@@ -119,14 +120,15 @@ rule evaluate_method:
         run=method_run_identity,
     shell:
         "irnoise evaluate --model {input.model} --shards {input.shards} --task {params.task}"
-        " --config {params.config:q} --run {params.run:q} --out {output}"
-        " --threads {threads} 2> {log}"
+        " --config {params.config:q} --run {params.run:q} --out {output.metrics}"
+        " --per-query {output.per_query} --threads {threads} 2> {log}"
 
 
 rule table3:
     input:
         metrics=table3_files("metrics.json"),
         filters=table3_files("filter.json", with_none=False),
+        per_query=table3_files("per_query.npz"),
     output:
         csv=report(
             "results/table3.csv", caption="../report/table3.rst", category="Tables"
@@ -138,7 +140,7 @@ rule table3:
         "../../envs/cpu.yaml"
     shell:
         "irnoise table3 --out {output.csv} --md {output.md} --filters {input.filters}"
-        " --metrics {input.metrics} 2> {log}"
+        " --per-query {input.per_query} --metrics {input.metrics} 2> {log}"
 
 
 rule figure_recovered_share:

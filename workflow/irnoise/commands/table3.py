@@ -1,7 +1,8 @@
 """Table 3: noise-robust training methods under each noise scheme (docs/methods.md).
 
 Reads method none's clean and noisy runs and every method's runs from their metrics.json
-files, and the filtering methods' filter.json files; writes the tidy table as CSV (R@1,
+files (and their per_query.npz, for intervals over test queries too), and the filtering
+methods' filter.json files; writes the tidy table as CSV (R@1,
 the share of the drop recovered, and the filters' precision and recall, each with a 95%
 interval, in %) and as Markdown beside it (same name, .md) unless --md names another file.
 """
@@ -21,11 +22,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--filters", nargs="*", default=[], metavar="FILTER_JSON", help="methods' filter.json"
     )
+    parser.add_argument(
+        "--per-query",
+        nargs="*",
+        default=[],
+        metavar="PER_QUERY_NPZ",
+        help="the runs' per_query.npz (intervals over seeds and queries; else seeds only)",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
     from irnoise.report.collect import metrics_frame
     from irnoise.report.table3 import build_table3, read_filters, write_table3
 
-    table = build_table3(metrics_frame(args.metrics), read_filters(args.filters))
+    frame = metrics_frame(args.metrics)
+    table = build_table3(frame, read_filters(args.filters), args.per_query)
     write_table3(table, args.out, args.md or Path(args.out).with_suffix(".md"))

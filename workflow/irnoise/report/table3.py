@@ -10,29 +10,30 @@ For each experiment, method, scheme and level of the Table 3 grid:
   rows whose label the noise changed (each run's filter.json), mean over seeds, with 95%
   intervals.
 
-Intervals: a paired percentile bootstrap over seeds (the same resampled seeds for the
-clean, noisy and method runs, which share their noisy labels seed by seed); none with
-fewer than two seeds. Values in %.
+Intervals (`irnoise.report.bootstrap`, docs/statistics.md): with every run's
+per_query.npz, the paired two-stage bootstrap over seeds and test queries (the clean,
+noisy and method runs of a drawn seed are scored on the same drawn queries); without
+them, the seeds-only bootstrap (none with fewer than two seeds). Precision and recall
+give one number per seed: seeds-only. Values in %.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from irnoise.errors import UserError
+from irnoise.report.bootstrap import DEFAULT_RESAMPLES, Interval, resample_runs, seed_bootstrap
 from irnoise.report.collect import CLEAN_SCHEME, DEFAULT_METHOD, level_name, read_json
 
 if TYPE_CHECKING:
     import pandas as pd
 
 METRIC = "R@1"
-BOOTSTRAP_SAMPLES = 2000
-BOOTSTRAP_SEED = 0
 METHOD_ORDER = ("none", "oracle", "subcenter", "prism", "prism_guess", "knn")
 STATISTICS = ("r1", "recovered", "precision", "recall")
 COLUMNS = [
@@ -47,6 +48,12 @@ FILTER_PATH = re.compile(
     r"(?:^|/)methods/(?P<method>[^/]+)/(?P<experiment>[^/]+)/(?P<scheme>[^/]+)/"
     r"(?P<level>[^/]+)/seed(?P<seed>\d+)/filter\.json$"
 )
+# results/runs/<run>/per_query.npz (method none) or results/methods/<method>/<run>/...
+PER_QUERY_PATH = re.compile(
+    r"(?:^|/)(?:runs|methods/(?P<method>[^/]+))/(?P<experiment>[^/]+)/(?P<scheme>[^/]+)/"
+    r"(?P<level>[^/]+)/seed(?P<seed>\d+)/per_query\.npz$"
+)
+RunKey = tuple[str, str, str, float, int]  # method, experiment, scheme, level, seed
 
 
 def read_filters(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -79,46 +86,75 @@ def _number(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
-def paired_bootstrap(
-    columns: np.ndarray,
-    statistic: Callable[[np.ndarray], np.ndarray],
-    samples: int = BOOTSTRAP_SAMPLES,
-    seed: int = BOOTSTRAP_SEED,
-) -> tuple[float, float, float]:
-    """(point, 2.5%, 97.5%) of `statistic` over seeds resampled with replacement.
-
-    `columns` is (seeds, k): one row per seed, resampled as a whole (paired).
-    `statistic` maps (..., seeds, k) to (...) by averaging over the seed axis first.
-    """
-    point = float(statistic(columns[None])[0])
-    if len(columns) < 2:
-        return point, float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(columns), size=(samples, len(columns)))
-    values = statistic(columns[draws])
-    with np.errstate(all="ignore"):
-        finite = values[np.isfinite(values)]
-    if len(finite) == 0:
-        return point, float("nan"), float("nan")
-    low, high = np.percentile(finite, [2.5, 97.5])
-    return point, float(low), float(high)
+def per_query_paths(paths: Sequence[str | os.PathLike]) -> dict[RunKey, str]:
+    """Each run's per_query.npz by (method, experiment, scheme, level, seed)."""
+    by_run: dict[RunKey, str] = {}
+    for path in paths:
+        match = PER_QUERY_PATH.search(os.fspath(path).replace(os.sep, "/"))
+        if match is None:
+            raise UserError(
+                f"cannot tell which run {path} belongs to: expected results/runs/<run>/"
+                "per_query.npz or results/methods/<method>/<run>/per_query.npz"
+            )
+        key = (
+            match["method"] or DEFAULT_METHOD,
+            match["experiment"],
+            match["scheme"],
+            float(match["level"]),
+            int(match["seed"]),
+        )
+        by_run[key] = os.fspath(path)
+    return by_run
 
 
-def mean_of(column: int) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda draws: draws[..., column].mean(axis=-1)
-
-
-def recovered_share(draws: np.ndarray) -> np.ndarray:
-    """Columns (clean, none_noisy, method): (method - none) / (clean - none) of seed means."""
-    clean, none, method = (draws[..., i].mean(axis=-1) for i in range(3))
-    gap = clean - none
+def recovered_share(m: dict[str, np.ndarray]) -> np.ndarray:
+    """(method - none) / (clean - none), elementwise over resamples; NaN where no drop."""
+    gap = m["clean"] - m["none"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(gap != 0, (method - none) / np.where(gap != 0, gap, 1), np.nan)
+        return np.where(gap != 0, (m["method"] - m["none"]) / np.where(gap != 0, gap, 1), np.nan)
 
 
-def build_table3(metrics: pd.DataFrame, filters: pd.DataFrame) -> pd.DataFrame:
-    """The tidy Table 3 (COLUMNS), from the tidy metrics and the filter summaries."""
+def condition_intervals(
+    values: dict[str, list[float]], samples: dict[str, list] | None
+) -> tuple[Interval, Interval]:
+    """(R@1 of the method, share recovered): paired over queries and seeds when there
+    are per-query samples, else over seeds only (no interval with one seed)."""
+    statistics = (lambda m: m["method"], recovered_share)
+    if samples is not None:
+        resampled = resample_runs(samples, DEFAULT_RESAMPLES)
+        return tuple(resampled.interval(statistic) for statistic in statistics)
+    intervals = [seed_bootstrap(values, statistic) for statistic in statistics]
+    if len(values["method"]) < 2:
+        intervals = [Interval(i.estimate, np.nan, np.nan) for i in intervals]
+    return tuple(intervals)
+
+
+def condition_samples(
+    paths: dict[RunKey, str],
+    keys: dict[str, tuple[str, str, str, float]],
+    seeds: list[int],
+    test_set: str,
+) -> dict[str, list] | None:
+    """Per-query R@1 samples of the clean, none and method runs per seed, if all exist."""
+    from irnoise.evaluate.per_query import load_per_query
+    from irnoise.report.samples import metric_samples
+
+    if any((*key, seed) not in paths for key in keys.values() for seed in seeds):
+        return None
+    return {
+        name: [metric_samples(load_per_query(paths[(*key, s)]), METRIC, test_set) for s in seeds]
+        for name, key in keys.items()
+    }
+
+
+def build_table3(
+    metrics: pd.DataFrame, filters: pd.DataFrame, per_query: Sequence[str | os.PathLike] = ()
+) -> pd.DataFrame:
+    """The tidy Table 3 (COLUMNS), from the tidy metrics, the filter summaries and the
+    runs' per_query.npz (optional: without them, intervals over seeds only)."""
     import pandas as pd
+
+    paths = per_query_paths(per_query)
 
     r1 = metrics[metrics["metric"] == METRIC]
     if r1.empty:
@@ -142,7 +178,17 @@ def build_table3(metrics: pd.DataFrame, filters: pd.DataFrame) -> pd.DataFrame:
                     f"{experiment}/{scheme}/{level_name(level)}: method {method} has no seed "
                     "in common with method none's clean and noisy runs: run them on the same seeds"
                 )
-            columns = np.stack([clean[seeds], none[seeds], mine[seeds]], axis=1)
+            values = {"clean": clean[seeds], "none": none[seeds], "method": mine[seeds]}
+            keys = {
+                "clean": (DEFAULT_METHOD, experiment, CLEAN_SCHEME, 0.0),
+                "none": (DEFAULT_METHOD, experiment, scheme, level),
+                "method": (method, experiment, scheme, level),
+            }
+            test_set = str(runs["eval"].iloc[0])
+            samples = condition_samples(paths, keys, seeds, test_set)
+            r1, recovered = condition_intervals(
+                {name: list(v) for name, v in values.items()}, samples
+            )
             row = {
                 "experiment": experiment,
                 "method": method,
@@ -150,8 +196,8 @@ def build_table3(metrics: pd.DataFrame, filters: pd.DataFrame) -> pd.DataFrame:
                 "level": level,
                 "seeds": len(seeds),
             }
-            row |= _named("r1", paired_bootstrap(columns * 100, mean_of(2)))
-            row |= _named("recovered", paired_bootstrap(columns, recovered_share), scale=100)
+            row |= _named("r1", r1, scale=100)
+            row |= _named("recovered", recovered, scale=100)
             row |= _filter_statistics(filters, experiment, method, scheme, level)
             rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
@@ -168,9 +214,9 @@ def _by_seed(runs: pd.DataFrame, method: str, scheme: str, level: float | None) 
     return chosen.set_index("seed")["value"].astype(float)
 
 
-def _named(name: str, interval: tuple[float, float, float], scale: float = 1.0) -> dict:
+def _named(name: str, interval: Interval, scale: float = 1.0) -> dict:
     # + 0.0 turns the -0.0 of method none's own share into 0.0.
-    point, low, high = (value * scale + 0.0 for value in interval)
+    point, low, high = (v * scale + 0.0 for v in (interval.estimate, interval.low, interval.high))
     return {name: point, f"{name}_low": low, f"{name}_high": high}
 
 
@@ -185,8 +231,12 @@ def _filter_statistics(
     ]
     result = {}
     for name in ("precision", "recall"):
-        values = chosen[name].dropna().to_numpy(dtype=float)[:, None] * 100
-        interval = paired_bootstrap(values, mean_of(0)) if len(values) else (np.nan,) * 3
+        values = chosen.sort_values("seed")[name].dropna().to_numpy(dtype=float) * 100
+        interval = Interval(np.nan, np.nan, np.nan)
+        if len(values):
+            interval = seed_bootstrap({"x": values}, lambda m: m["x"])
+        if len(values) < 2:
+            interval = Interval(interval.estimate, np.nan, np.nan)
         result |= _named(name, interval)
     return result
 
