@@ -25,7 +25,8 @@ def table3_run(smoke_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     """A copy of the finished smoke run with Table 3 built on top of it."""
     workdir = tmp_path_factory.mktemp("table3") / "wf"
     shutil.copytree(smoke_run, workdir, symlinks=True)
-    run_snakemake(workdir, "--cores", "2", "--configfile", "presets/smoke.yaml", *TARGETS)
+    # Targets first: --configfile takes several values and would swallow them.
+    run_snakemake(workdir, *TARGETS, "--cores", "2", "--configfile", "presets/smoke.yaml")
     return workdir
 
 
@@ -41,7 +42,7 @@ def method_runs(method: str) -> list[str]:
 
 def planned(workdir: Path, config: dict, *targets: str) -> set[tuple[str, str]]:
     (workdir / "edited.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    result = run_snakemake(workdir, "-n", "--configfile", "edited.yaml", *targets)
+    result = run_snakemake(workdir, *targets, "-n", "--configfile", "edited.yaml")
     return parse_dry_run(result.stdout + result.stderr)
 
 
