@@ -286,3 +286,82 @@ def test_fixed_mask_method_needs_a_fitting_mask():
     wrong_size = r"the keep-mask has \(4,\) rows but the train split has \(5,\)"
     with pytest.raises(UserError, match=wrong_size):
         build_filter({"name": "subcenter"}, labels, np.ones(4, dtype=bool), 4)
+
+
+# --- through the training loop and the commands ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_shards(tmp_path_factory: pytest.TempPathFactory):
+    from train_fixtures import write_shards
+
+    shards = write_shards(tmp_path_factory.mktemp("shards"))
+    clean = np.load(shards / "train_labels.npy")
+    noisy = clean.copy()
+    noisy[:40] = (noisy[:40] + 1) % (clean.max() + 1)
+    labels = shards.parent / "noisy.npy"
+    np.save(labels, noisy)
+    return shards, labels, clean, noisy
+
+
+TINY = {"backbone": "small_cnn", "embedding_size": 16, "gpus": 0, "workers": 0, "epochs": 2,
+        "batch_size": 32, "lr": 0.01, "optimizer": "adamw", "lr_milestones": [], "crop_size": 24,
+        "loss": "ArcFaceLoss", "loss_params": {"scale": 30, "margin": 28.6}}  # fmt: skip
+
+
+def train_command(shards, labels, out, config, method=None, keep=None) -> int:
+    import json
+
+    from irnoise.cli import main
+
+    argv = ["train", "--shards", str(shards), "--labels", str(labels), "--config",
+            json.dumps(config), "--seed", "0", "--out-dir", str(out), "--threads", "1"]  # fmt: skip
+    argv += ["--method", json.dumps(method)] if method else []
+    argv += ["--keep", str(keep)] if keep else []
+    return main(argv)
+
+
+def test_oracle_run_drops_exactly_the_changed_rows(small_shards, tmp_path):
+    import json
+
+    shards, labels, clean, noisy = small_shards
+    assert train_command(shards, labels, tmp_path, TINY, {"name": "oracle"}) == 0
+    summary = json.loads((tmp_path / "filter.json").read_text())
+    assert summary["dropped"] == summary["changed"] == int(np.sum(noisy != clean)) == 40
+    assert summary["precision"] == 1.0 and summary["recall"] == 1.0
+    np.testing.assert_array_equal(np.load(tmp_path / "dropped.npy"), noisy != clean)
+
+
+def test_prism_run_keeps_everything_in_warm_up_then_filters(small_shards, tmp_path):
+    import json
+
+    shards, labels, *_ = small_shards
+    method = {"name": "prism", "noise_rate": 0.2, "window": 5, "memory_size": 256,
+              "warmup_epochs": 1}  # fmt: skip
+    assert train_command(shards, labels, tmp_path / "a", TINY, method) == 0
+    assert json.loads((tmp_path / "a" / "filter.json").read_text())["dropped"] > 0
+    warm = method | {"warmup_epochs": 2}  # every epoch is warm-up: nothing dropped
+    assert train_command(shards, labels, tmp_path / "b", TINY, warm) == 0
+    assert json.loads((tmp_path / "b" / "filter.json").read_text())["dropped"] == 0
+
+
+def test_subcenter_mask_command_writes_the_brute_force_mask(small_shards, tmp_path):
+    from irnoise.cli import main
+    from irnoise.data.loader import eval_batches
+    from irnoise.evaluate.embed import embed
+    from irnoise.train.models import load_trained
+
+    shards, labels, _, noisy = small_shards
+    stage1 = TINY | {"loss": "SubCenterArcFaceLoss", "loss_params": {"sub_centers": 3}}
+    assert train_command(shards, labels, tmp_path / "stage1", stage1) == 0
+    keep = tmp_path / "keep.npy"
+    argv = ["subcenter", "--model", str(tmp_path / "stage1" / "model.pt"), "--shards",
+            str(shards), "--labels", str(labels), "--out", str(keep)]  # fmt: skip
+    assert main(argv) == 0
+    model, loss, _ = load_trained(tmp_path / "stage1" / "model.pt")
+    embeddings, _ = embed(model, eval_batches(shards, "train", 24, 64), "cpu", len(noisy))
+    expected = ~brute_force_outliers(embeddings, noisy, loss.W.detach().numpy(), 3, 75.0)
+    np.testing.assert_array_equal(np.load(keep), expected)
+    assert (
+        train_command(shards, labels, tmp_path / "stage2", TINY, {"name": "subcenter"}, keep) == 0
+    )
