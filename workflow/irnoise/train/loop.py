@@ -48,6 +48,10 @@ HISTORY_COLUMNS = (
 )
 
 
+# Above this share of dropped rows, a method run warns that it learned from few samples.
+MOSTLY_DROPPED = 0.9
+
+
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite."""
 
@@ -535,4 +539,13 @@ def write_filter_summary(
     dropped = sample_filter.record.dropped()
     save_npy(Path(out_dir) / "dropped.npy", dropped)
     summary = filter_summary(dropped, labels, clean)
+    if dropped.mean() > MOSTLY_DROPPED:
+        # Filters that judge by the embedding (sub-center angles, kNN labels) drop almost
+        # everything when the embedding is weak: say so beside the run, not only in Table 3.
+        warnings.warn(
+            f"method {sample_filter.method}: the filter dropped {dropped.mean():.0%} of the "
+            "rows at their last visit, so the model learned from few samples; the embedding "
+            "it judged by is probably too weak (train longer, or a longer warm-up)",
+            stacklevel=2,
+        )
     write_json(Path(out_dir) / "filter.json", {"method": sample_filter.method} | summary)
