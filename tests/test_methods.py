@@ -365,3 +365,14 @@ def test_subcenter_mask_command_writes_the_brute_force_mask(small_shards, tmp_pa
     assert (
         train_command(shards, labels, tmp_path / "stage2", TINY, {"name": "subcenter"}, keep) == 0
     )
+
+
+def test_a_filter_that_drops_almost_everything_warns(tmp_path):
+    from irnoise.train.loop import write_filter_summary
+
+    labels = np.arange(20) % 4
+    mostly_dropped = build_filter({"name": "subcenter"}, labels, np.arange(20) < 1, 4)
+    mostly_dropped(torch.zeros(20, 4), torch.from_numpy(labels), torch.arange(20), epoch=1)
+    with pytest.warns(UserWarning, match="the filter dropped 95% of the rows"):
+        write_filter_summary(tmp_path, mostly_dropped, labels, labels)
+    assert (tmp_path / "filter.json").is_file()
