@@ -376,11 +376,15 @@ def test_command_runs_in_process_without_cuda():
     assert train_command.torchrun_processes({"gpus": 0}) == 0
     assert train_command.torchrun_processes({"gpus": 1}) == 0
     args = argparse.Namespace(
-        shards=Path("s"), labels=None, config="{}", seed=1, out_dir=Path("o"), threads=8
-    )
+        shards=Path("s"), labels=None, config="{}", seed=1, out_dir=Path("o"), threads=8,
+        method=None, keep=None,
+    )  # fmt: skip
     argv = train_command.torchrun_argv(args, 4)
     assert argv[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", "-m"]
     assert argv[-2:] == ["--threads", "2"]
+    args.method, args.keep = '{"name": "oracle"}', Path("k.npy")
+    argv = train_command.torchrun_argv(args, 4)
+    assert argv[-4:] == ["--method", '{"name": "oracle"}', "--keep", "k.npy"]
 
 
 def test_two_ddp_processes_on_cpu_train_one_model(shards, tmp_path):
