@@ -37,6 +37,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/detect.smk"
+include: "workflow/rules/methods.smk"
 
 
 rule all:
@@ -58,3 +59,5 @@ localrules:
     figure_retrieval_vs_classification,
     table4,
     figure_detection_pr,
+    table3,
+    figure_recovered_share,

@@ -129,7 +129,11 @@ def test_schema_defaults_equal_the_dataclasses() -> None:
         (schema_defaults(defs["synthetic"]["properties"]), dataclass_defaults(typed.Synthetic)),
         (schema_defaults(top["noise"]["properties"]), dataclass_defaults(typed.Noise)),
         (schema_defaults(top["detect"]["properties"]), dataclass_defaults(typed.Detect)),
-        (schema_defaults(top), dataclass_defaults(typed.Study) | {"noise": {}, "detect": {}}),
+        (schema_defaults(top["table3"]["properties"]), dataclass_defaults(typed.Table3)),
+        (
+            schema_defaults(top),
+            dataclass_defaults(typed.Study) | {"noise": {}, "detect": {}, "table3": {}},
+        ),
     ]
     for schema, dataclass in pairs:
         assert schema == dataclass

@@ -23,6 +23,8 @@ COMMANDS = {
     "table1": "the study's Table 1 (uniform noise, clean vs noisy)",
     "table2": "the study's Table 2 (share of corrupted classes)",
     "findings": "the paper's claims tested on this run, with intervals and verdicts",
+    "table3": "Table 3: noise-robust training methods under each noise scheme",
+    "subcenter": "sub-center ArcFace's keep-mask of a stage-1 model",
     "table4": "Table 4 (which label noise the detectors find; not in the study)",
     "figure": "draw one of the study's figures",
 }

@@ -153,6 +153,8 @@ class Experiment:
     runtime: int = 720
     mem_mb: int = 32000
     keep_checkpoint: bool = False
+    methods: tuple[str, ...] = ("none",)
+    method_params: Mapping[str, Any] = field(default_factory=dict)
     training: Training = field(default_factory=Training)
 
     @classmethod
@@ -167,6 +169,19 @@ class Experiment:
     @property
     def evaluation(self) -> Evaluation:
         return Evaluation(crop_size=self.training.crop_size, eval_batch_size=self.eval_batch_size)
+
+    @property
+    def robust_methods(self) -> list[str]:
+        """The methods other than none (Table 3; docs/methods.md)."""
+        return [method for method in self.methods if method != "none"]
+
+    def method_settings(self, method: str) -> dict[str, Any]:
+        """A method's parameters: what the config gives over the schema's defaults (the
+        schema documents each with its source)."""
+        methods = schema()["$defs"]["experiment"]["properties"]["method_params"]["properties"]
+        defined = methods.get(method, {}).get("properties", {})
+        defaults = {key: spec["default"] for key, spec in defined.items()}
+        return defaults | plain(self.method_params.get(method, {}))
 
 
 @dataclass(frozen=True)
@@ -241,12 +256,21 @@ class Detect:
 
 
 @dataclass(frozen=True)
+class Table3:
+    """Table 3's grid (noise-robust methods); None: the study's own levels or seeds."""
+
+    levels: tuple[float, ...] | None = None
+    seeds: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Study:
     datasets: Mapping[str, Dataset]
     experiments: Mapping[str, Experiment]
     noise: Noise = field(default_factory=Noise)
     seeds: tuple[int, ...] = (0,)
     detect: Detect = field(default_factory=Detect)
+    table3: Table3 = field(default_factory=Table3)
     reference_histograms: tuple[str, ...] = (
         "sop_train",
         "inshop_train",
@@ -265,6 +289,8 @@ class Study:
         }
         if "noise" in values:
             values["noise"] = _from_mapping(Noise, values["noise"], "noise")
+        if "table3" in values:
+            values["table3"] = _from_mapping(Table3, values["table3"], "table3")
         if "detect" in values:
             values["detect"] = Detect.from_mapping(values["detect"], "detect")
         return _from_mapping(cls, values, "config")

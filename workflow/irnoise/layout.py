@@ -37,10 +37,17 @@ LABEL_SET = "{dataset}/{scheme}/{level}/seed{seed}"  # one noisy copy of a datas
 LABELS = f"data/labels/{LABEL_SET}"  # + .npy (labels), .json (stats)
 RUN = "{experiment}/{scheme}/{level}/seed{seed}"
 RUN_DIR = f"results/runs/{RUN}"
+# A noise-robust training method's run (Table 3); method none's runs are RUN_DIR's.
+ROBUST_METHODS = ("oracle", "subcenter", "prism", "prism_guess", "knn")
+METHOD_RUN = f"{{method}}/{RUN}"
+METHOD_DIR = f"results/methods/{METHOD_RUN}"
+SUBCENTER_RUN = f"subcenter/{RUN}"  # sub-center ArcFace's first stage and its keep-mask
+SUBCENTER_DIR = f"results/methods/{SUBCENTER_RUN}/stage1"
 
 # Snakemake wildcard constraints for the schemes.
 NOISE_SCHEME_PATTERN = "|".join(NOISE_SCHEMES)
 RUN_SCHEME_PATTERN = "|".join(RUN_SCHEMES)
+ROBUST_METHOD_PATTERN = "|".join(ROBUST_METHODS)
 
 
 def level_name(level: float | str) -> str:

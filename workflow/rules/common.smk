@@ -2,6 +2,7 @@
 # canonical parameters of each job. Rules read the config only through these helpers,
 # as sorted-key JSON limited to what a job needs, so that an edit reruns exactly the
 # jobs it touches and reordering keys reruns nothing.
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -13,11 +14,16 @@ from irnoise.layout import (
     CLEAN_SCHEME,
     LABEL_SET,
     LABELS,
+    METHOD_DIR,
+    METHOD_RUN,
     NOISE_SCHEME_PATTERN,
+    ROBUST_METHOD_PATTERN,
     RUN,
     RUN_DIR,
     RUN_SCHEME_PATTERN,
     SHARDS,
+    SUBCENTER_DIR,
+    SUBCENTER_RUN,
     level_name,
 )
 
@@ -109,6 +115,84 @@ def run_files(filename, experiments=None, schemes=None):
     ]
 
 
+# --- Table 3: noise-robust methods (workflow/rules/methods.smk) ---------------------
+
+TABLE3_LEVELS = [level_name(level) for level in STUDY.table3.levels or NOISE.levels]
+TABLE3_SEEDS = [str(seed) for seed in STUDY.table3.seeds or STUDY.seeds]
+
+
+def table3_experiments():
+    return sorted(name for name, e in EXPERIMENTS.items() if e.robust_methods)
+
+
+def table3_runs(name):
+    """(scheme, level, seed) of Table 3's noisy runs of an experiment."""
+    return [
+        (scheme, level, seed)
+        for scheme in experiment_schemes(name)
+        for level in TABLE3_LEVELS
+        for seed in TABLE3_SEEDS
+    ]
+
+
+def table3_files(filename, with_none=True):
+    """`filename` of every Table 3 run: method none's (clean and noisy), then each method's."""
+    files = []
+    for name in table3_experiments():
+        clean = [(CLEAN_SCHEME, CLEAN_LEVEL, seed) for seed in TABLE3_SEEDS]
+        if with_none:
+            files += [
+                f"{RUN_DIR}/{filename}".format(
+                    experiment=name, scheme=s, level=l, seed=seed
+                )
+                for s, l, seed in clean + table3_runs(name)
+            ]
+        for method in EXPERIMENTS[name].robust_methods:
+            files += [
+                f"{METHOD_DIR}/{filename}".format(
+                    method=method, experiment=name, scheme=s, level=l, seed=seed
+                )
+                for s, l, seed in table3_runs(name)
+            ]
+    return files
+
+
+def method_spec(wildcards):
+    """The method's name and parameters as canonical JSON (PRISM's rate: the true level)."""
+    params = EXPERIMENTS[wildcards.experiment].method_settings(wildcards.method)
+    if wildcards.method == "prism":
+        params["noise_rate"] = float(wildcards.level)
+    if wildcards.method == "subcenter":
+        params = {}  # stage 2 only reads the keep-mask; stage 1's settings are its own
+    return canonical({"name": wildcards.method} | params)
+
+
+def subcenter_config(name):
+    """Stage 1 of subcenter: the experiment's training with SubCenterArcFaceLoss."""
+    experiment = EXPERIMENTS[name]
+    settings = experiment.training.to_dict()
+    sub_centers = experiment.method_settings("subcenter")["sub_centers"]
+    settings["loss"] = "SubCenterArcFaceLoss"
+    settings["loss_params"] = settings["loss_params"] | {"sub_centers": sub_centers}
+    return canonical(settings)
+
+
+def method_train_input(wildcards):
+    inputs = train_input(wildcards)
+    if wildcards.method == "subcenter":
+        inputs["keep"] = f"{SUBCENTER_DIR}/keep.npy".format(**wildcards)
+    return inputs
+
+
+def keep_flag(wildcards, input):
+    """The --keep argument of a subcenter stage 2, quoted for the shell."""
+    return f"--keep {shlex.quote(input.keep)}" if "keep" in input.keys() else ""
+
+
+def method_run_identity(wildcards):
+    return canonical(json.loads(run_identity(wildcards)) | {"method": wildcards.method})
+
+
 def experiments_with_task(*tasks):
     return sorted(name for name, e in EXPERIMENTS.items() if e.task in tasks)
 
@@ -198,6 +282,12 @@ def train_input(wildcards):
     if wildcards.scheme != CLEAN_SCHEME:
         inputs["labels"] = LABELS.format(dataset=experiment.train, **wildcards) + ".npy"
     return inputs
+
+
+def checkpoint_flag(wildcards):
+    """--keep-checkpoint where the experiment keeps finished runs' checkpoints."""
+    keep = EXPERIMENTS[wildcards.experiment].keep_checkpoint
+    return "--keep-checkpoint" if keep else ""
 
 
 def labels_flag(wildcards, input):

@@ -27,9 +27,7 @@ rule train:
         config=lambda w: training_config(w.experiment),
         labels=labels_flag,
         run_dir=RUN_DIR,
-        keep_checkpoint=lambda w: (
-            "--keep-checkpoint" if EXPERIMENTS[w.experiment].keep_checkpoint else ""
-        ),
+        keep_checkpoint=checkpoint_flag,
     shell:
         "irnoise train --shards {input.shards:q} {params.labels} --config {params.config:q}"
         " --seed {wildcards.seed:q} --out-dir {params.run_dir:q} {params.keep_checkpoint}"

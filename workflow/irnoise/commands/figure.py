@@ -2,8 +2,8 @@
 
 Each figure is a module of `irnoise.report.figures` with its own arguments (`irnoise figure NAME
 --help`). Names: class_sizes (Figure 1, alias fig1), training_curves (Figure 2, fig2),
-noise_patterns (Figure 3, fig3), retrieval_vs_classification, detection_pr (Table 4's
-curves).
+noise_patterns (Figure 3, fig3), retrieval_vs_classification, recovered_share (Table 3),
+detection_pr (Table 4's curves).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ FIGURES = {
     "noise_patterns": "irnoise.report.figures.noise_patterns",
     "retrieval_vs_classification": "irnoise.report.figures.retrieval_vs_classification",
     "detection_pr": "irnoise.report.figures.detection_pr",
+    "recovered_share": "irnoise.report.figures.recovered_share",
 }
 ALIASES = {"class_sizes": ["fig1"], "training_curves": ["fig2"], "noise_patterns": ["fig3"]}
 

@@ -2,7 +2,8 @@
 
 Reads <shards>/manifest.json and its train shards, overlays --labels (a noisy label
 file from `irnoise noise`; default the clean <shards>/train_labels.npy) by row, and
-trains the backbone, embedding and loss that --config (the experiment's JSON) names.
+trains the backbone, embedding and loss that --config (the experiment's JSON) names;
+--method adds a noise-robust method's per-batch sample filter (--keep: its keep-mask).
 Checkpoints <out-dir>/checkpoint.pt after every epoch and resumes from it; writes
 <out-dir>/model.pt and <out-dir>/history.csv at the end, then deletes the checkpoint
 (unless --keep-checkpoint). Keys the config leaves out take the workflow's defaults
@@ -39,6 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep <out-dir>/checkpoint.pt once model.pt is written (default: delete it)",
     )
+    parser.add_argument(
+        "--method",
+        default=None,
+        help='noise-robust method as JSON ({"name": "prism", "noise_rate": 0.1, ...}); '
+        "default none (docs/methods.md)",
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep-mask (.npy, bool per train row)"
+    )
 
 
 def torchrun_processes(config: Training) -> int:
@@ -73,7 +83,9 @@ def torchrun_argv(args: argparse.Namespace, processes: int) -> list[str]:
         str(max(1, args.threads // processes)),
     ]
     argv += ["--keep-checkpoint"] if args.keep_checkpoint else []
-    return argv + (["--labels", str(args.labels)] if args.labels else [])
+    argv += ["--labels", str(args.labels)] if args.labels else []
+    argv += ["--method", args.method] if args.method else []
+    return argv + (["--keep", str(args.keep)] if args.keep else [])
 
 
 def run(args: argparse.Namespace) -> None:
@@ -95,6 +107,7 @@ def run(args: argparse.Namespace) -> None:
         os.execv(argv[0], argv)
     from irnoise.train.loop import run_training
 
+    method = json_object(args.method, "--method") if args.method else None
     run_training(
         args.shards,
         args.labels,
@@ -102,5 +115,7 @@ def run(args: argparse.Namespace) -> None:
         args.seed,
         args.out_dir,
         args.threads,
+        method,
+        args.keep,
         keep_checkpoint=args.keep_checkpoint,
     )

@@ -21,10 +21,23 @@ from irnoise.layout import CLEAN_SCHEME, level_name
 if TYPE_CHECKING:
     import pandas as pd
 
-COLUMNS = ["experiment", "train", "eval", "task", "scheme", "level", "seed", "metric", "value"]
+COLUMNS = [
+    "experiment",
+    "train",
+    "eval",
+    "task",
+    "method",
+    "scheme",
+    "level",
+    "seed",
+    "metric",
+    "value",
+]
 RUN_KEYS = ("experiment", "train", "eval", "task", "scheme", "level", "seed")
 # A condition is a point of the grid; its seeds are averaged.
-CONDITION = ["experiment", "train", "eval", "task", "scheme", "level", "metric"]
+CONDITION = ["experiment", "train", "eval", "task", "method", "scheme", "level", "metric"]
+# The training method of a run (Table 3); runs written before methods existed are `none`.
+DEFAULT_METHOD = "none"
 
 
 def read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:
@@ -58,6 +71,7 @@ def metrics_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise UserError(f"metrics file {path}: 'run' lacks {missing}; rerun `irnoise evaluate`")
     identity = {key: run[key] for key in RUN_KEYS}
     identity["level"], identity["seed"] = float(run["level"]), int(run["seed"])
+    identity["method"] = run.get("method", DEFAULT_METHOD)
     return [
         identity | {"metric": name, "value": _metric_value(value)}
         for name, value in sorted(metrics.items())
@@ -81,7 +95,7 @@ def metrics_frame(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
 def _refuse_duplicates(frame: pd.DataFrame) -> None:
     # The same run twice (e.g. a copied run directory) would silently count as two seeds.
-    keys = ["experiment", "scheme", "level", "seed", "metric"]
+    keys = ["experiment", "method", "scheme", "level", "seed", "metric"]
     duplicated = frame[frame.duplicated(keys, keep=False)]
     if not duplicated.empty:
         first = duplicated.iloc[0]
@@ -103,6 +117,8 @@ def read_metrics_csv(path: str | os.PathLike) -> pd.DataFrame:
     if not Path(path).is_file():
         raise UserError(f"metrics table {path} does not exist: build it with `irnoise collect`")
     frame = pd.read_csv(path)
+    if "method" not in frame.columns:  # a table collected before the method axis
+        frame.insert(COLUMNS.index("method"), "method", DEFAULT_METHOD)
     missing = [column for column in COLUMNS if column not in frame.columns]
     if missing:
         raise UserError(

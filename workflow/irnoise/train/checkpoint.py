@@ -29,10 +29,13 @@ CHECKPOINT_NAME = "checkpoint.pt"
 RESUMABLE_CHANGES = frozenset({"epochs", "workers", "compile", "gpus"})
 
 
-def fingerprint(config: Training, seed: int, labels: np.ndarray) -> dict[str, Any]:
-    """What must match for a checkpoint to be resumed."""
+def fingerprint(
+    config: Training, seed: int, labels: np.ndarray, method: str | None = None
+) -> dict[str, Any]:
+    """What must match for a checkpoint to be resumed (a noise-robust method's name too)."""
     digest = hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest()
     settings = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE_CHANGES}
+    settings |= {"method": method} if method else {}
     return {"config": settings, "seed": int(seed), "labels_sha256": digest}
 
 

@@ -15,6 +15,7 @@ by torchrun (`irnoise train` re-executes itself through torchrun when gpus > 1).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import random
@@ -36,6 +37,7 @@ from irnoise.data.manifest import split_count, split_shards
 from irnoise.errors import UserError
 from irnoise.train import checkpoint
 from irnoise.train.losses import ClassPredictions, build_loss, has_class_head
+from irnoise.train.methods import SampleFilter
 from irnoise.train.models import build_model
 
 HISTORY_COLUMNS = (
@@ -47,6 +49,10 @@ HISTORY_COLUMNS = (
     "train_clean_acc",
     "train_noisy_acc",
 )
+
+
+# Above this share of dropped rows, a method run warns that it learned from few samples.
+MOSTLY_DROPPED = 0.9
 
 
 class TrainingDiverged(UserError):
@@ -92,13 +98,33 @@ class Trainee(nn.Module):
         self.model, self.loss = model, loss
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        keep: KeepFunction | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings = self.model(images)
         # Margin losses take arccos of cosines near 1: float32, outside bf16 autocast.
         with torch.autocast(embeddings.device.type, enabled=False):
-            value = self.loss(embeddings.float(), labels)
+            if keep is None:
+                value = self.loss(embeddings.float(), labels)
+            else:
+                value = kept_loss(self.loss, embeddings.float(), labels, keep(embeddings))
         return value, embeddings
+
+
+# A noise-robust method's per-batch filter (irnoise.train.methods), bound to the batch's
+# rows and epoch: embeddings -> keep-mask. The loss sees only the kept samples.
+KeepFunction = Callable[[torch.Tensor], torch.Tensor]
+
+
+def kept_loss(
+    loss: nn.Module, embeddings: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor
+) -> torch.Tensor:
+    """The loss on the kept samples; zero (with every parameter in the graph) if none is."""
+    if keep.any():
+        return loss(embeddings[keep], labels[keep])
+    return loss(embeddings[:1], labels[:1]) * 0.0
 
 
 def setup_runtime(config: Training, threads: int) -> Runtime:
@@ -189,10 +215,11 @@ def train_step(
     images: torch.Tensor,
     labels: torch.Tensor,
     precision: Callable[[], contextlib.AbstractContextManager],
+    keep: KeepFunction | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step; returns the (detached) loss and embeddings."""
     with precision():
-        loss, embeddings = trainee(images, labels)
+        loss, embeddings = trainee(images, labels, keep)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -222,6 +249,7 @@ def run_epoch(
     runtime: Runtime,
     epoch: int,
     progress: Any = None,
+    sample_filter: SampleFilter | None = None,
 ) -> torch.Tensor:
     """Train on every batch once; returns totals (loss x images, images, noisy hits, clean hits)."""
     totals = torch.zeros(4, dtype=torch.float64, device=runtime.device)
@@ -229,7 +257,12 @@ def run_epoch(
         for step, (images, labels, rows) in enumerate(batches, start=1):
             images = images.to(runtime.device, non_blocking=True, memory_format=torch.channels_last)
             labels = labels.to(runtime.device, non_blocking=True)
-            value, embeddings = train_step(trainee, optimizer, images, labels, runtime.precision)
+            keep = None
+            if sample_filter is not None:
+                keep = functools.partial(sample_filter, labels=labels, rows=rows, epoch=epoch)
+            value, embeddings = train_step(
+                trainee, optimizer, images, labels, runtime.precision, keep
+            )
             value_item = value.item()
             if not math.isfinite(value_item):
                 raise TrainingDiverged(
@@ -323,8 +356,13 @@ def train(
     seed: int,
     out_dir: str | Path,
     threads: int = 1,
+    sample_filter: SampleFilter | None = None,
 ) -> TrainResult:
-    """Train `config`'s network on the train split with `labels` (indexed by train row)."""
+    """Train `config`'s network on the train split with `labels` (indexed by train row).
+
+    With a `sample_filter` (a noise-robust method), the loss of each batch sees only the
+    samples the filter keeps.
+    """
     if not isinstance(config, Training):
         config = Training.from_mapping(config)
     runtime = setup_runtime(config, threads)
@@ -335,7 +373,10 @@ def train(
     loss = build_loss(config, num_classes).to(runtime.device)
     optimizer = make_optimizer(model, loss, config)
     epochs = config.epochs
-    run_id = checkpoint.fingerprint(config, seed, labels)
+    # A filter's state (its memory) is not checkpointed: a method run resumes nothing
+    # from another method's, and restarts its filter on resume.
+    method = sample_filter.method if sample_filter is not None else None
+    run_id = checkpoint.fingerprint(config, seed, labels, method)
     done, history = 0, []
     if state := checkpoint.load(out_dir, run_id, epochs):
         done, history = checkpoint.restore(state, model, loss, optimizer)
@@ -374,7 +415,15 @@ def train(
             uneven_inputs(trainee, runtime),
         ):
             totals = run_epoch(
-                trainee, optimizer, loss, batches, clean_labels, runtime, epoch, progress
+                trainee,
+                optimizer,
+                loss,
+                batches,
+                clean_labels,
+                runtime,
+                epoch,
+                progress,
+                sample_filter,
             )
         totals = reduce_totals(totals, runtime)
         row = epoch_row(epoch, lr, totals, time.perf_counter() - started, has_class_head(loss))
@@ -429,11 +478,15 @@ def run_training(
     seed: int,
     out_dir: str | Path,
     threads: int = 1,
+    method: dict[str, Any] | None = None,
+    keep_path: str | Path | None = None,
     keep_checkpoint: bool = False,
 ) -> TrainResult:
     """`irnoise train`: train, then write model.pt and history.csv (rank 0 only).
 
-    The checkpoint is deleted once model.pt is written, unless `keep_checkpoint`.
+    With a noise-robust `method` other than none, also filter.json: what its filter
+    dropped (by each row's last verdict) against the truly changed labels. The
+    checkpoint is deleted once model.pt is written, unless `keep_checkpoint`.
     """
     from irnoise.atomic import write_text
     from irnoise.train import state_files
@@ -441,7 +494,10 @@ def run_training(
     if not isinstance(config, Training):
         config = Training.from_mapping(config)
     labels = load_labels(labels_path) if labels_path else load_clean_labels(shard_dir)
-    result = train(shard_dir, labels, config, seed, out_dir, threads)
+    sample_filter = method_filter(method, shard_dir, labels, keep_path, config)
+    result = train(shard_dir, labels, config, seed, out_dir, threads, sample_filter)
+    if result.runtime.is_main and sample_filter is not None:
+        write_filter_summary(out_dir, sample_filter, labels, load_clean_labels(shard_dir))
     if result.runtime.is_main:
         # State dicts and plain values only (loaded with weights_only=True); no timings,
         # so that identical runs give identical files (history.csv has them).
@@ -468,3 +524,47 @@ def load_labels(path: str | Path) -> np.ndarray:
     if not Path(path).is_file():
         raise UserError(f"label file {path} not found: write it with `irnoise noise` first")
     return np.load(path).astype(np.int64)
+
+
+def method_filter(
+    method: dict[str, Any] | None,
+    shard_dir: str | Path,
+    labels: np.ndarray,
+    keep_path: str | Path | None,
+    config: Training,
+) -> SampleFilter | None:
+    """The method's per-batch filter; the oracle's keep-mask comes from the clean labels."""
+    from irnoise.train.methods import build_filter
+    from irnoise.train.methods.oracle import oracle_keep
+
+    if not method:
+        return None
+    keep_rows = None
+    if method.get("name") == "oracle":
+        keep_rows = oracle_keep(labels, load_clean_labels(shard_dir))
+    elif keep_path is not None:
+        if not Path(keep_path).is_file():
+            raise UserError(f"keep-mask {keep_path} not found: run `irnoise subcenter-mask` first")
+        keep_rows = np.load(keep_path).astype(bool)
+    return build_filter(method, labels, keep_rows, config.embedding_size)
+
+
+def write_filter_summary(
+    out_dir: str | Path, sample_filter: SampleFilter, labels: np.ndarray, clean: np.ndarray
+) -> None:
+    from irnoise.atomic import save_npy, write_json
+    from irnoise.train.methods import filter_summary
+
+    dropped = sample_filter.record.dropped()
+    save_npy(Path(out_dir) / "dropped.npy", dropped)
+    summary = filter_summary(dropped, labels, clean)
+    if dropped.mean() > MOSTLY_DROPPED:
+        # Filters that judge by the embedding (sub-center angles, kNN labels) drop almost
+        # everything when the embedding is weak: say so beside the run, not only in Table 3.
+        warnings.warn(
+            f"method {sample_filter.method}: the filter dropped {dropped.mean():.0%} of the "
+            "rows at their last visit, so the model learned from few samples; the embedding "
+            "it judged by is probably too weak (train longer, or a longer warm-up)",
+            stacklevel=2,
+        )
+    write_json(Path(out_dir) / "filter.json", {"method": sample_filter.method} | summary)

@@ -1,0 +1,171 @@
+"""Table 3: R@1, the share of the drop recovered and the filters' precision/recall, with
+their intervals, against naive numpy and scipy's bootstrap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from irnoise.errors import UserError
+from irnoise.evaluate.per_query import save_per_query
+from irnoise.report.bootstrap import seed_bootstrap
+from irnoise.report.collect import metrics_frame
+from irnoise.report.table3 import build_table3, markdown, read_filters, recovered_share
+
+SEEDS = (0, 1, 2, 3, 4)
+CLEAN = {0: 0.80, 1: 0.78, 2: 0.82, 3: 0.79, 4: 0.81}
+NONE = {0: 0.60, 1: 0.55, 2: 0.62, 3: 0.58, 4: 0.61}
+PRISM = {0: 0.70, 1: 0.66, 2: 0.69, 3: 0.71, 4: 0.64}
+FILTERS = {0: (0.5, 0.4), 1: (0.6, 0.3), 2: (0.55, 0.45), 3: (0.52, 0.5), 4: (0.58, 0.35)}
+
+
+def write_metrics(root: Path, method: str, scheme: str, level: float, seed: int, r1: float):
+    base = root / ("results/runs" if method == "none" else f"results/methods/{method}")
+    directory = base / "sop" / scheme / f"{level:g}" / f"seed{seed}"
+    directory.mkdir(parents=True, exist_ok=True)
+    run = {"experiment": "sop", "train": "s", "eval": "s", "task": "retrieval",
+           "scheme": scheme, "level": level, "seed": seed}  # fmt: skip
+    if method != "none":
+        run["method"] = method
+    path = directory / "metrics.json"
+    path.write_text(json.dumps({"run": run, "metrics": {"R@1": r1, "MAP@R": r1 / 2}}))
+    return path
+
+
+def write_filter(root: Path, seed: int, precision: float, recall: float) -> Path:
+    path = root / f"results/methods/prism/sop/uniform/0.1/seed{seed}/filter.json"
+    path.write_text(json.dumps({"precision": precision, "recall": recall, "dropped": 5}))
+    return path
+
+
+@pytest.fixture
+def table3_inputs(tmp_path):
+    metrics = [write_metrics(tmp_path, "none", "clean", 0, s, CLEAN[s]) for s in SEEDS]
+    metrics += [write_metrics(tmp_path, "none", "uniform", 0.1, s, NONE[s]) for s in SEEDS]
+    metrics += [write_metrics(tmp_path, "prism", "uniform", 0.1, s, PRISM[s]) for s in SEEDS]
+    filters = [write_filter(tmp_path, s, *FILTERS[s]) for s in SEEDS]
+    return metrics_frame(metrics), read_filters(filters)
+
+
+def test_point_values_match_numpy(table3_inputs):
+    table = build_table3(*table3_inputs)
+    prism = table[table["method"] == "prism"].iloc[0]
+    clean, none, mine = (np.mean(list(d.values())) for d in (CLEAN, NONE, PRISM))
+    assert prism["r1"] == pytest.approx(100 * mine)
+    assert prism["recovered"] == pytest.approx(100 * (mine - none) / (clean - none))
+    assert prism["precision"] == pytest.approx(100 * np.mean([p for p, _ in FILTERS.values()]))
+    assert prism["recall"] == pytest.approx(100 * np.mean([r for _, r in FILTERS.values()]))
+    none_row = table[table["method"] == "none"].iloc[0]
+    assert none_row["recovered"] == 0.0 and np.isnan(none_row["precision"])
+    assert prism["seeds"] == len(SEEDS)
+
+
+def test_seed_intervals_match_scipy_bootstrap(table3_inputs):
+    """Without per-query arrays: the paired bootstrap over seeds."""
+    from scipy.stats import bootstrap
+
+    table = build_table3(*table3_inputs)
+    prism = table[table["method"] == "prism"].iloc[0]
+    columns = np.array([[CLEAN[s], NONE[s], PRISM[s]] for s in SEEDS])
+
+    def share(clean, none, mine, axis=-1):
+        gap = clean.mean(axis=axis) - none.mean(axis=axis)
+        return (mine.mean(axis=axis) - none.mean(axis=axis)) / gap
+
+    reference = bootstrap(
+        tuple(columns.T), share, paired=True, vectorized=True, method="percentile",
+        n_resamples=20000, random_state=1,
+    ).confidence_interval  # fmt: skip
+    assert prism["recovered_low"] == pytest.approx(100 * reference.low, abs=2)
+    assert prism["recovered_high"] == pytest.approx(100 * reference.high, abs=2)
+    r1 = bootstrap((columns[:, 2],), np.mean, method="percentile", n_resamples=20000,
+                   random_state=1).confidence_interval  # fmt: skip
+    assert prism["r1_low"] == pytest.approx(100 * r1.low, abs=0.3)
+    assert prism["r1_high"] == pytest.approx(100 * r1.high, abs=0.3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    clean=st.lists(st.floats(0.5, 0.9), min_size=2, max_size=5),
+    drop=st.floats(0.05, 0.4),
+)
+def test_share_is_one_at_the_clean_model_and_zero_at_plain_training(clean, drop):
+    runs = {"clean": clean, "none": [c - drop for c in clean], "method": clean}
+    interval = seed_bootstrap(runs, recovered_share, n_resamples=200)
+    assert (interval.estimate, interval.low, interval.high) == pytest.approx((1, 1, 1))
+    runs["method"] = runs["none"]
+    assert seed_bootstrap(runs, recovered_share, n_resamples=200).estimate == pytest.approx(0)
+
+
+def write_hits(root: Path, method: str, scheme: str, level: float, seed: int, hits: np.ndarray):
+    r1 = write_metrics(root, method, scheme, level, seed, float(hits.mean()))
+    arrays = {"ks": np.array([1]), "hits": hits[:, None], "valid": np.ones(len(hits), bool),
+              "average_precision": hits.astype(float)}  # fmt: skip
+    save_per_query(r1.with_name("per_query.npz"), "retrieval", arrays)
+    return r1, r1.with_name("per_query.npz")
+
+
+def test_query_intervals_are_paired(tmp_path):
+    """With per-query arrays: seeds and queries resampled, the runs paired on both."""
+    rng = np.random.default_rng(5)
+    metrics, arrays = [], []
+    for seed in (0, 1):
+        clean = rng.random(300) < 0.8
+        none = clean & (rng.random(300) < 0.7)
+        for method, scheme, level, hits in (
+            ("none", "clean", 0, clean),
+            ("none", "uniform", 0.1, none),
+            ("prism", "uniform", 0.1, none),  # no better than plain training
+            ("oracle", "uniform", 0.1, clean),  # as good as the clean model
+        ):
+            paths = write_hits(tmp_path, method, scheme, level, seed, hits)
+            metrics.append(paths[0])
+            arrays.append(paths[1])
+    table = build_table3(metrics_frame(metrics), read_filters([]), arrays).set_index("method")
+    for method, share in (("prism", 0.0), ("oracle", 100.0)):
+        row = table.loc[method]
+        assert (row["recovered"], row["recovered_low"], row["recovered_high"]) == pytest.approx(
+            (share, share, share)
+        )
+    r1 = table.loc["prism"]
+    assert r1["r1_low"] < r1["r1"] < r1["r1_high"]  # queries resampled: an interval
+    expected = np.mean([json.loads(p.read_text())["metrics"]["R@1"] for p in metrics[1::4]])
+    assert r1["r1"] == pytest.approx(100 * expected)
+
+
+def test_one_seed_without_queries_has_no_interval(tmp_path):
+    metrics = [
+        write_metrics(tmp_path, "none", "clean", 0, 0, 0.8),
+        write_metrics(tmp_path, "none", "uniform", 0.1, 0, 0.6),
+        write_metrics(tmp_path, "knn", "uniform", 0.1, 0, 0.7),
+    ]
+    row = build_table3(metrics_frame(metrics), read_filters([])).iloc[-1]
+    assert row["recovered"] == pytest.approx(50.0)
+    assert np.isnan(row["recovered_low"]) and np.isnan(row["r1_high"])
+
+
+def test_missing_clean_run_is_named(tmp_path):
+    metrics = [write_metrics(tmp_path, "none", "uniform", 0.1, 0, 0.5)]
+    with pytest.raises(UserError, match="has no clean run of method none"):
+        build_table3(metrics_frame(metrics), read_filters([]))
+
+
+def test_markdown_has_methods_by_scheme_and_level(table3_inputs):
+    text = markdown(build_table3(*table3_inputs))
+    assert "| method | uniform 0.1 |" in text
+    assert "| prism | " in text and "Share of the drop recovered" in text
+
+
+def test_figure_is_drawn(table3_inputs, tmp_path):
+    from irnoise.cli import main
+    from irnoise.report.table3 import write_table3
+
+    write_table3(build_table3(*table3_inputs), tmp_path / "t3.csv", tmp_path / "t3.md")
+    out = tmp_path / "fig.png"
+    assert main(["figure", "recovered_share", "--out", str(out), str(tmp_path / "t3.csv")]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,34 @@
+"""Sub-center ArcFace's keep-mask: the train rows a stage-1 model does not call outliers.
+
+Embeds the train split (centre crops) with --model (trained with SubCenterArcFaceLoss on
+--labels), marks as outliers the samples farther than --threshold degrees from their
+class's dominant sub-center or nearest a non-dominant one, and writes the keep-mask
+(bool per train row) to --out. Stage 2 (`irnoise train --method '{"name": "subcenter"}'
+--keep <out>`) retrains plain ArcFace on the kept rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, type=Path, help="stage-1 model.pt")
+    parser.add_argument("--shards", required=True, type=Path, help="shard directory")
+    parser.add_argument("--labels", type=Path, default=None, help="the noisy labels trained on")
+    parser.add_argument("--threshold", type=float, default=75.0, help="outlier angle, degrees")
+    parser.add_argument("--out", required=True, type=Path, help="keep-mask .npy to write")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
+
+
+def run(args: argparse.Namespace) -> None:
+    from irnoise.atomic import save_npy
+    from irnoise.train.loop import load_clean_labels, load_labels
+    from irnoise.train.methods.subcenter import keep_mask_from_model
+
+    labels = load_labels(args.labels) if args.labels else load_clean_labels(args.shards)
+    keep = keep_mask_from_model(
+        str(args.model), str(args.shards), labels, args.threshold, args.threads
+    )
+    save_npy(args.out, keep)

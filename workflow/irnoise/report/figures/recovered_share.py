@@ -1,0 +1,52 @@
+"""Share of the drop recovered by each noise-robust method, per scheme (Table 3).
+
+One panel per experiment and level; a group of bars per scheme, one bar per method (method
+none is the 0 line by definition, the clean model is 100%), with the 95% intervals of
+results/table3.csv as error bars where there are several seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="the PNG to write")
+    parser.add_argument("table", metavar="TABLE3_CSV", help="results/table3.csv")
+
+
+def draw(args: argparse.Namespace) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from irnoise.errors import UserError
+    from irnoise.layout import level_name
+    from irnoise.report.figures import SCHEME_ORDER, panel_grid, percent_axis, save_figure
+
+    table = pd.read_csv(args.table)
+    table = table[table["method"] != "none"]
+    if table.empty:
+        raise UserError(f"{args.table} has no method besides none: nothing to draw")
+    panels = sorted({(e, lv) for e, lv in zip(table["experiment"], table["level"], strict=True)})
+    figure, axes = panel_grid(len(panels), "Share of the noise-induced R@1 drop recovered")
+    methods = list(dict.fromkeys(table["method"]))
+    width = 0.8 / len(methods)
+    for axis, (experiment, level) in zip(axes, panels, strict=True):
+        rows = table[(table["experiment"] == experiment) & (table["level"] == level)]
+        schemes = [s for s in SCHEME_ORDER if s in set(rows["scheme"])]
+        for position, method in enumerate(methods):
+            mine = rows[rows["method"] == method].set_index("scheme").reindex(schemes)
+            x = np.arange(len(schemes)) + (position - (len(methods) - 1) / 2) * width
+            value = mine["recovered"].to_numpy(dtype=float)
+            error = np.abs(
+                np.stack([value - mine["recovered_low"], mine["recovered_high"] - value])
+            )
+            axis.bar(x, value, width, label=method, yerr=np.nan_to_num(error))
+        axis.axhline(0, color="black", linewidth=0.8)
+        axis.axhline(100, color="grey", linewidth=0.8, linestyle="--")
+        axis.set_xticks(np.arange(len(schemes)), schemes)
+        axis.set_title(f"{experiment}, {float(level) * 100:g}% noise ({level_name(level)})")
+        axis.set_ylabel("drop recovered")
+        percent_axis(axis.yaxis)
+    axes[0].legend(title="method")
+    save_figure(figure, args.out)

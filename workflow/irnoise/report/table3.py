@@ -1,0 +1,288 @@
+"""Table 3: noise-robust training methods under each noise scheme.
+
+For each experiment, method, scheme and level of the Table 3 grid:
+
+- R@1: the mean over seeds, with a 95% interval;
+- the share of the drop recovered, (method_noisy - none_noisy) / (none_clean - none_noisy)
+  of the seed means (1 = back to the clean model, 0 = no better than plain training,
+  negative = worse), with a 95% interval; undefined where noise costs nothing;
+- for filtering methods, the precision and recall of the rows they dropped against the
+  rows whose label the noise changed (each run's filter.json), mean over seeds, with 95%
+  intervals.
+
+Intervals (`irnoise.report.bootstrap`, docs/statistics.md): with every run's
+per_query.npz, the paired two-stage bootstrap over seeds and test queries (the clean,
+noisy and method runs of a drawn seed are scored on the same drawn queries); without
+them, the seeds-only bootstrap (none with fewer than two seeds). Precision and recall
+give one number per seed: seeds-only. Values in %.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from irnoise.errors import UserError
+from irnoise.layout import CLEAN_SCHEME, level_name
+from irnoise.report.bootstrap import DEFAULT_RESAMPLES, Interval, resample_runs, seed_bootstrap
+from irnoise.report.collect import DEFAULT_METHOD, read_json
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+METRIC = "R@1"
+METHOD_ORDER = ("none", "oracle", "subcenter", "prism", "prism_guess", "knn")
+STATISTICS = ("r1", "recovered", "precision", "recall")
+COLUMNS = [
+    "experiment",
+    "method",
+    "scheme",
+    "level",
+    "seeds",
+    *[f"{name}{suffix}" for name in STATISTICS for suffix in ("", "_low", "_high")],
+]
+FILTER_PATH = re.compile(
+    r"(?:^|/)methods/(?P<method>[^/]+)/(?P<experiment>[^/]+)/(?P<scheme>[^/]+)/"
+    r"(?P<level>[^/]+)/seed(?P<seed>\d+)/filter\.json$"
+)
+# results/runs/<run>/per_query.npz (method none) or results/methods/<method>/<run>/...
+PER_QUERY_PATH = re.compile(
+    r"(?:^|/)(?:runs|methods/(?P<method>[^/]+))/(?P<experiment>[^/]+)/(?P<scheme>[^/]+)/"
+    r"(?P<level>[^/]+)/seed(?P<seed>\d+)/per_query\.npz$"
+)
+RunKey = tuple[str, str, str, float, int]  # method, experiment, scheme, level, seed
+
+
+def read_filters(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """One row per filter.json: its run (from the path), precision and recall."""
+    import pandas as pd
+
+    rows = []
+    for path in paths:
+        match = FILTER_PATH.search(os.fspath(path).replace(os.sep, "/"))
+        if match is None:
+            raise UserError(
+                f"cannot tell which run {path} belongs to: expected "
+                "results/methods/<method>/<experiment>/<scheme>/<level>/seed<seed>/filter.json"
+            )
+        data = read_json(path, "filter summary")
+        rows.append(
+            match.groupdict()
+            | {
+                "level": float(match["level"]),
+                "seed": int(match["seed"]),
+                "precision": _number(data.get("precision")),
+                "recall": _number(data.get("recall")),
+            }
+        )
+    columns = ["method", "experiment", "scheme", "level", "seed", "precision", "recall"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def per_query_paths(paths: Sequence[str | os.PathLike]) -> dict[RunKey, str]:
+    """Each run's per_query.npz by (method, experiment, scheme, level, seed)."""
+    by_run: dict[RunKey, str] = {}
+    for path in paths:
+        match = PER_QUERY_PATH.search(os.fspath(path).replace(os.sep, "/"))
+        if match is None:
+            raise UserError(
+                f"cannot tell which run {path} belongs to: expected results/runs/<run>/"
+                "per_query.npz or results/methods/<method>/<run>/per_query.npz"
+            )
+        key = (
+            match["method"] or DEFAULT_METHOD,
+            match["experiment"],
+            match["scheme"],
+            float(match["level"]),
+            int(match["seed"]),
+        )
+        by_run[key] = os.fspath(path)
+    return by_run
+
+
+def recovered_share(m: dict[str, np.ndarray]) -> np.ndarray:
+    """(method - none) / (clean - none), elementwise over resamples; NaN where no drop."""
+    gap = m["clean"] - m["none"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(gap != 0, (m["method"] - m["none"]) / np.where(gap != 0, gap, 1), np.nan)
+
+
+def condition_intervals(
+    values: dict[str, list[float]], samples: dict[str, list] | None
+) -> tuple[Interval, Interval]:
+    """(R@1 of the method, share recovered): paired over queries and seeds when there
+    are per-query samples, else over seeds only (no interval with one seed)."""
+    statistics = (lambda m: m["method"], recovered_share)
+    if samples is not None:
+        resampled = resample_runs(samples, DEFAULT_RESAMPLES)
+        return tuple(resampled.interval(statistic) for statistic in statistics)
+    intervals = [seed_bootstrap(values, statistic) for statistic in statistics]
+    if len(values["method"]) < 2:
+        intervals = [Interval(i.estimate, np.nan, np.nan) for i in intervals]
+    return tuple(intervals)
+
+
+def condition_samples(
+    paths: dict[RunKey, str],
+    keys: dict[str, tuple[str, str, str, float]],
+    seeds: list[int],
+    test_set: str,
+) -> dict[str, list] | None:
+    """Per-query R@1 samples of the clean, none and method runs per seed, if all exist."""
+    from irnoise.evaluate.per_query import load_per_query
+    from irnoise.report.samples import metric_samples
+
+    if any((*key, seed) not in paths for key in keys.values() for seed in seeds):
+        return None
+    return {
+        name: [metric_samples(load_per_query(paths[(*key, s)]), METRIC, test_set) for s in seeds]
+        for name, key in keys.items()
+    }
+
+
+def build_table3(
+    metrics: pd.DataFrame, filters: pd.DataFrame, per_query: Sequence[str | os.PathLike] = ()
+) -> pd.DataFrame:
+    """The tidy Table 3 (COLUMNS), from the tidy metrics, the filter summaries and the
+    runs' per_query.npz (optional: without them, intervals over seeds only)."""
+    import pandas as pd
+
+    paths = per_query_paths(per_query)
+
+    r1 = metrics[metrics["metric"] == METRIC]
+    if r1.empty:
+        raise UserError(f"no {METRIC} in the metrics given: Table 3 needs retrieval runs")
+    rows = []
+    for experiment, runs in r1.groupby("experiment", sort=True):
+        clean = _by_seed(runs, DEFAULT_METHOD, CLEAN_SCHEME, None)
+        if clean.empty:
+            raise UserError(
+                f"experiment {experiment!r} has no clean run of method none: the share of the "
+                f"drop recovered is measured against it; add "
+                f"results/runs/{experiment}/clean/0/seed<seed>/metrics.json"
+            )
+        noisy = runs[runs["scheme"] != CLEAN_SCHEME]
+        for (method, scheme, level), _ in noisy.groupby(["method", "scheme", "level"]):
+            none = _by_seed(runs, DEFAULT_METHOD, scheme, level)
+            mine = _by_seed(runs, method, scheme, level)
+            seeds = sorted(set(clean.index) & set(none.index) & set(mine.index))
+            if not seeds:
+                raise UserError(
+                    f"{experiment}/{scheme}/{level_name(level)}: method {method} has no seed "
+                    "in common with method none's clean and noisy runs: run them on the same seeds"
+                )
+            values = {"clean": clean[seeds], "none": none[seeds], "method": mine[seeds]}
+            keys = {
+                "clean": (DEFAULT_METHOD, experiment, CLEAN_SCHEME, 0.0),
+                "none": (DEFAULT_METHOD, experiment, scheme, level),
+                "method": (method, experiment, scheme, level),
+            }
+            test_set = str(runs["eval"].iloc[0])
+            samples = condition_samples(paths, keys, seeds, test_set)
+            r1, recovered = condition_intervals(
+                {name: list(v) for name, v in values.items()}, samples
+            )
+            row = {
+                "experiment": experiment,
+                "method": method,
+                "scheme": scheme,
+                "level": level,
+                "seeds": len(seeds),
+            }
+            row |= _named("r1", r1, scale=100)
+            row |= _named("recovered", recovered, scale=100)
+            row |= _filter_statistics(filters, experiment, method, scheme, level)
+            rows.append(row)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    order = {method: i for i, method in enumerate(METHOD_ORDER)}
+    table["_order"] = table["method"].map(lambda m: order.get(m, len(order)))
+    table = table.sort_values(["experiment", "_order", "method", "scheme", "level"])
+    return table.drop(columns="_order").reset_index(drop=True)
+
+
+def _by_seed(runs: pd.DataFrame, method: str, scheme: str, level: float | None) -> pd.Series:
+    chosen = runs[(runs["method"] == method) & (runs["scheme"] == scheme)]
+    if level is not None:
+        chosen = chosen[chosen["level"] == level]
+    return chosen.set_index("seed")["value"].astype(float)
+
+
+def _named(name: str, interval: Interval, scale: float = 1.0) -> dict:
+    # + 0.0 turns the -0.0 of method none's own share into 0.0.
+    point, low, high = (v * scale + 0.0 for v in (interval.estimate, interval.low, interval.high))
+    return {name: point, f"{name}_low": low, f"{name}_high": high}
+
+
+def _filter_statistics(
+    filters: pd.DataFrame, experiment: str, method: str, scheme: str, level: float
+) -> dict:
+    chosen = filters[
+        (filters["experiment"] == experiment)
+        & (filters["method"] == method)
+        & (filters["scheme"] == scheme)
+        & (filters["level"] == level)
+    ]
+    result = {}
+    for name in ("precision", "recall"):
+        values = chosen.sort_values("seed")[name].dropna().to_numpy(dtype=float) * 100
+        interval = Interval(np.nan, np.nan, np.nan)
+        if len(values):
+            interval = seed_bootstrap({"x": values}, lambda m: m["x"])
+        if len(values) < 2:
+            interval = Interval(interval.estimate, np.nan, np.nan)
+        result |= _named(name, interval)
+    return result
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """Rows method, columns scheme x level, one block per statistic and experiment."""
+    titles = {
+        "r1": "R@1 (%), mean over seeds [95% interval]",
+        "recovered": "Share of the drop recovered (%) [95% interval]",
+        "precision": "Precision of the dropped rows vs the changed labels (%)",
+        "recall": "Recall of the changed labels among the dropped rows (%)",
+    }
+    blocks = []
+    for experiment, rows in table.groupby("experiment", sort=True):
+        conditions = sorted({(s, lv) for s, lv in zip(rows["scheme"], rows["level"], strict=True)})
+        header = [f"{scheme} {level_name(level)}" for scheme, level in conditions]
+        for statistic, title in titles.items():
+            lines = [
+                f"### {experiment}: {title}",
+                "",
+                "| method | " + " | ".join(header) + " |",
+                "| --- |" + " --- |" * len(header),
+            ]
+            for method in dict.fromkeys(rows["method"]):
+                mine = rows[rows["method"] == method]
+                cells = [_cell(mine, statistic, scheme, level) for scheme, level in conditions]
+                lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _cell(rows: pd.DataFrame, statistic: str, scheme: str, level: float) -> str:
+    match = rows[(rows["scheme"] == scheme) & (rows["level"] == level)]
+    if match.empty or not np.isfinite(match.iloc[0][statistic]):
+        return "–"
+    row = match.iloc[0]
+    text = f"{row[statistic]:.1f}"
+    if np.isfinite(row[f"{statistic}_low"]):
+        text += f" [{row[f'{statistic}_low']:.1f}, {row[f'{statistic}_high']:.1f}]"
+    return text
+
+
+def write_table3(table: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike):
+    from irnoise.atomic import atomic_path, write_text
+
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4g")
+    write_text(md_path, markdown(table))

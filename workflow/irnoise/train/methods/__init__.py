@@ -1,0 +1,145 @@
+"""Noise-robust training methods: which samples of each batch the loss may see.
+
+A method other than `none` trains like `none` except that, per batch, a `SampleFilter`
+returns a keep-mask and the loss sees only the kept samples. Filters see the embeddings
+(detached), the trained-on (noisy) labels and the train rows, never the clean labels.
+Each filter records its verdict per train row (`FilterRecord`), so that what it dropped
+can be compared with the truly changed labels afterwards.
+
+Methods and their sources (parameters and defaults in docs/methods.md):
+
+- `none`: the study's training (no filter).
+- `oracle`: keeps exactly the samples whose label was not changed (`oracle.py`).
+- `subcenter`: sub-center ArcFace, then retraining on the samples it keeps (`subcenter.py`).
+- `prism`, `prism_guess`: PRISM's ranking-based instance selection with the true noise
+  rate, or with a fixed guess (`prism.py`).
+- `knn`: N2D2-style kNN sample rejection (`knn_filter.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+METHODS = ("none", "oracle", "subcenter", "prism", "prism_guess", "knn")
+# Methods whose runs keep a fixed set of rows, given as a keep-mask file.
+FIXED_MASK_METHODS = ("oracle", "subcenter")
+
+
+class FilterRecord:
+    """Each train row's latest verdict: -1 never seen, 0 kept, 1 dropped."""
+
+    def __init__(self, rows: int) -> None:
+        self.verdict = np.full(rows, -1, dtype=np.int8)
+
+    def update(self, rows: torch.Tensor, keep: torch.Tensor) -> None:
+        self.verdict[rows.cpu().numpy()] = (~keep).cpu().numpy().astype(np.int8)
+
+    def dropped(self) -> np.ndarray:
+        return self.verdict == 1
+
+
+class SampleFilter:
+    """Keeps every sample; subclasses drop some. Call once per batch, in training order."""
+
+    def __init__(self, rows: int) -> None:
+        self.record = FilterRecord(rows)
+        self.method: dict[str, Any] | None = None  # what build_filter was asked for
+
+    def __call__(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, epoch: int
+    ) -> torch.Tensor:
+        with torch.no_grad():
+            keep = self.keep(embeddings.detach().float(), labels, rows, epoch)
+        self.record.update(rows, keep)
+        return keep
+
+    def keep(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, epoch: int
+    ) -> torch.Tensor:
+        return torch.ones(len(labels), dtype=torch.bool, device=labels.device)
+
+
+class FixedMask(SampleFilter):
+    """Keeps the rows a keep-mask file marks (oracle, sub-center stage 2)."""
+
+    def __init__(self, keep_rows: np.ndarray) -> None:
+        super().__init__(len(keep_rows))
+        self.keep_rows = torch.from_numpy(np.asarray(keep_rows, dtype=bool))
+
+    def keep(self, embeddings, labels, rows, epoch):
+        return self.keep_rows[rows.cpu()].to(labels.device)
+
+
+def build_filter(
+    method: dict[str, Any], labels: np.ndarray, keep_rows: np.ndarray | None, embedding_size: int
+) -> SampleFilter | None:
+    """The filter of `method` ({"name": ..., parameters}); None for `none`."""
+    from irnoise.errors import UserError
+
+    name = method.get("name", "none")
+    if name not in METHODS:
+        raise UserError(f"unknown method {name!r}: use one of {', '.join(METHODS)}")
+    if name == "none":
+        return None
+    sample_filter = _make_filter(name, method, labels, keep_rows, embedding_size)
+    sample_filter.method = dict(method)
+    return sample_filter
+
+
+def _make_filter(
+    name: str,
+    method: dict[str, Any],
+    labels: np.ndarray,
+    keep_rows: np.ndarray | None,
+    embedding_size: int,
+) -> SampleFilter:
+    from irnoise.errors import UserError
+
+    if name in FIXED_MASK_METHODS:
+        if keep_rows is None:
+            raise UserError(f"method {name} trains on a keep-mask: pass it with --keep")
+        if keep_rows.shape != labels.shape:
+            raise UserError(
+                f"the keep-mask has {keep_rows.shape} rows but the train split has "
+                f"{labels.shape}: it was made for another dataset; rerun its rule"
+            )
+        return FixedMask(keep_rows)
+    num_classes = int(labels.max(initial=0)) + 1
+    if name in ("prism", "prism_guess"):
+        from irnoise.train.methods.prism import PrismFilter
+
+        return PrismFilter(
+            rows=len(labels),
+            num_classes=num_classes,
+            embedding_size=embedding_size,
+            noise_rate=float(method["noise_rate"]),
+            window=int(method.get("window", 5)),
+            memory_size=int(method.get("memory_size", 8192)),
+            warmup_epochs=int(method.get("warmup_epochs", 1)),
+        )
+    from irnoise.train.methods.knn_filter import KnnFilter
+
+    return KnnFilter(
+        rows=len(labels),
+        embedding_size=embedding_size,
+        neighbors=int(method.get("neighbors", 200)),
+        threshold=float(method.get("threshold", 0.5)),
+        warmup_epochs=int(method.get("warmup_epochs", 1)),
+    )
+
+
+def filter_summary(dropped: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> dict[str, Any]:
+    """What a filter dropped against the truly changed labels (computed after training)."""
+    changed = noisy != clean
+    hits = int(np.sum(dropped & changed))
+    return {
+        "rows": len(dropped),
+        "dropped": int(dropped.sum()),
+        "changed": int(changed.sum()),
+        "dropped_and_changed": hits,
+        "precision": hits / int(dropped.sum()) if dropped.any() else None,
+        "recall": hits / int(changed.sum()) if changed.any() else None,
+    }

@@ -1,0 +1,165 @@
+# Noise-robust training methods (Table 3). Method none is the study's own runs under
+# results/runs/; every other method's runs live under results/methods/<method>/, so that
+# adding a method adds only its runs. Sub-center ArcFace takes two stages: a model
+# trained with SubCenterArcFaceLoss, its keep-mask, then the retraining on the kept rows.
+
+
+rule train_method:
+    input:
+        unpack(method_train_input),
+    output:
+        model=f"{METHOD_DIR}/model.pt",
+        history=f"{METHOD_DIR}/history.csv",
+        filter=f"{METHOD_DIR}/filter.json",
+    log:
+        f"logs/train/methods/{METHOD_RUN}.log",
+    benchmark:
+        f"benchmarks/train/methods/{METHOD_RUN}.tsv"
+    wildcard_constraints:
+        method=ROBUST_METHOD_PATTERN,
+        scheme=NOISE_SCHEME_PATTERN,
+    conda:
+        "../../envs/gpu.yaml"
+    threads: lambda w: EXPERIMENTS[w.experiment].threads
+    resources:
+        gpu=lambda w: EXPERIMENTS[w.experiment].training.gpus,
+        runtime=lambda w: EXPERIMENTS[w.experiment].runtime,
+        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
+    params:
+        config=lambda w: training_config(w.experiment),
+        method=method_spec,
+        labels=labels_flag,
+        keep=keep_flag,
+        run_dir=METHOD_DIR,
+        keep_checkpoint=checkpoint_flag,
+    shell:
+        "irnoise train --shards {input.shards:q} {params.labels} --config {params.config:q}"
+        " --method {params.method:q} {params.keep} --seed {wildcards.seed:q}"
+        " --out-dir {params.run_dir:q} {params.keep_checkpoint} --threads {threads}"
+        " 2> {log:q}"
+
+
+rule train_subcenter:
+    input:
+        unpack(train_input),
+    output:
+        model=f"{SUBCENTER_DIR}/model.pt",
+        history=f"{SUBCENTER_DIR}/history.csv",
+    log:
+        f"logs/train/methods/{SUBCENTER_RUN}.stage1.log",
+    benchmark:
+        f"benchmarks/train/methods/{SUBCENTER_RUN}.stage1.tsv"
+    wildcard_constraints:
+        scheme=NOISE_SCHEME_PATTERN,
+    conda:
+        "../../envs/gpu.yaml"
+    threads: lambda w: EXPERIMENTS[w.experiment].threads
+    resources:
+        gpu=lambda w: EXPERIMENTS[w.experiment].training.gpus,
+        runtime=lambda w: EXPERIMENTS[w.experiment].runtime,
+        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
+    params:
+        config=lambda w: subcenter_config(w.experiment),
+        labels=labels_flag,
+        run_dir=SUBCENTER_DIR,
+        keep_checkpoint=checkpoint_flag,
+    shell:
+        "irnoise train --shards {input.shards:q} {params.labels} --config {params.config:q}"
+        " --seed {wildcards.seed:q} --out-dir {params.run_dir:q} {params.keep_checkpoint}"
+        " --threads {threads} 2> {log:q}"
+
+
+rule subcenter_mask:
+    input:
+        unpack(train_input),
+        model=f"{SUBCENTER_DIR}/model.pt",
+    output:
+        f"{SUBCENTER_DIR}/keep.npy",
+    log:
+        f"logs/train/methods/{SUBCENTER_RUN}.mask.log",
+    benchmark:
+        f"benchmarks/train/methods/{SUBCENTER_RUN}.mask.tsv"
+    wildcard_constraints:
+        scheme=NOISE_SCHEME_PATTERN,
+    conda:
+        "../../envs/gpu.yaml"
+    threads: lambda w: EXPERIMENTS[w.experiment].threads
+    resources:
+        runtime=30,
+        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
+    params:
+        threshold=lambda w: EXPERIMENTS[w.experiment].method_settings("subcenter")[
+            "threshold"
+        ],
+    shell:
+        "irnoise subcenter --model {input.model:q} --shards {input.shards:q}"
+        " --labels {input.labels:q} --threshold {params.threshold} --out {output:q}"
+        " --threads {threads} 2> {log:q}"
+
+
+rule evaluate_method:
+    input:
+        model=f"{METHOD_DIR}/model.pt",
+        shards=lambda w: SHARDS.format(dataset=EXPERIMENTS[w.experiment].eval),
+    output:
+        metrics=f"{METHOD_DIR}/metrics.json",
+        per_query=f"{METHOD_DIR}/per_query.npz",
+    log:
+        f"logs/evaluate/methods/{METHOD_RUN}.log",
+    benchmark:
+        f"benchmarks/evaluate/methods/{METHOD_RUN}.tsv"
+    wildcard_constraints:
+        method=ROBUST_METHOD_PATTERN,
+        scheme=NOISE_SCHEME_PATTERN,
+    conda:
+        "../../envs/gpu.yaml"
+    threads: lambda w: EXPERIMENTS[w.experiment].threads
+    resources:
+        gpu=lambda w: min(EXPERIMENTS[w.experiment].training.gpus, 1),
+        runtime=60,
+        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
+    params:
+        task=lambda w: EXPERIMENTS[w.experiment].task,
+        config=lambda w: evaluation_config(w.experiment),
+        run=method_run_identity,
+    shell:
+        "irnoise evaluate --model {input.model:q} --shards {input.shards:q}"
+        " --task {params.task:q} --config {params.config:q} --run {params.run:q}"
+        " --out {output.metrics:q} --per-query {output.per_query:q}"
+        " --threads {threads} 2> {log:q}"
+
+
+rule table3:
+    input:
+        metrics=table3_files("metrics.json"),
+        filters=table3_files("filter.json", with_none=False),
+        per_query=table3_files("per_query.npz"),
+    output:
+        csv=report(
+            "results/table3.csv", caption="../report/table3.rst", category="Tables"
+        ),
+        md="results/table3.md",
+    log:
+        "logs/report/table3.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "irnoise table3 --out {output.csv:q} --md {output.md:q} --filters {input.filters:q}"
+        " --per-query {input.per_query:q} --metrics {input.metrics:q} 2> {log:q}"
+
+
+rule figure_recovered_share:
+    input:
+        "results/table3.csv",
+    output:
+        report(
+            "results/figures/fig_recovered_share.png",
+            caption="../report/recovered_share.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/report/figure_recovered_share.log",
+    conda:
+        "../../envs/cpu.yaml"
+    shell:
+        "irnoise figure recovered_share --out {output:q} {input:q} 2> {log:q}"
