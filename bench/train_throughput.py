@@ -35,6 +35,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np
 import torch
 
+from irnoise.config import Training
 from irnoise.data.loader import (
     DecodedSplit,
     decode_jpeg,
@@ -48,27 +49,29 @@ from irnoise.train.losses import build_loss
 from irnoise.train.models import build_model
 
 
-def experiment(args: argparse.Namespace) -> dict:
-    return {
-        "backbone": "small_cnn",
-        "embedding_size": 512,
-        "loss": "ArcFaceLoss",
-        "loss_params": {"scale": 30, "margin": 11.5},
-        "optimizer": "adamw",
-        "lr": 0.003,
-        "batch_size": args.batch,
-        "crop_size": args.crop,
-    }
+def experiment(args: argparse.Namespace) -> Training:
+    return Training.from_mapping(
+        {
+            "backbone": "small_cnn",
+            "embedding_size": 512,
+            "loss": "ArcFaceLoss",
+            "loss_params": {"scale": 30, "margin": 11.5},
+            "optimizer": "adamw",
+            "lr": 0.003,
+            "batch_size": args.batch,
+            "crop_size": args.crop,
+        }
+    )
 
 
-def setup(config: dict, classes: int):
+def setup(config: Training, classes: int):
     torch.manual_seed(0)
     model = build_model(config).to(memory_format=torch.channels_last)  # as `irnoise train`
     loss = build_loss(config, classes)
     return model, loss, make_optimizer(model, loss, config)
 
 
-def floor_epoch(config: dict, classes: int, batches: list) -> float:
+def floor_epoch(config: Training, classes: int, batches: list) -> float:
     """Seconds for one epoch of the bare loop on ready float batches."""
     model, loss_fn, optimizer = setup(config, classes)
     model.train()
@@ -81,7 +84,7 @@ def floor_epoch(config: dict, classes: int, batches: list) -> float:
     return time.perf_counter() - started
 
 
-def irnoise_epoch(config: dict, args: argparse.Namespace, labels: np.ndarray, decoded) -> float:
+def irnoise_epoch(config: Training, args: argparse.Namespace, labels: np.ndarray, decoded) -> float:
     """Seconds for one epoch of `irnoise train`'s loader + `run_epoch`."""
     classes = int(labels.max()) + 1
     model, loss, optimizer = setup(config, classes)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from irnoise.detect import cleanlab_scores, evaluation, knn, margin
+from irnoise.detect import cleanlab_scores, evaluation, knn, margin, prism_score
 from irnoise.detect.scores import load, run_detectors, save
 
 
@@ -52,6 +52,33 @@ def test_knn_disagreement_matches_a_naive_loop():
         assert vote.scores[i] == pytest.approx(expected, abs=1e-5)
         totals = {c: weights[neighbour_labels == c].sum() for c in set(neighbour_labels)}
         assert totals[vote.suggested[i]] == pytest.approx(max(totals.values()), abs=1e-5)
+
+
+def test_prism_score_finds_planted_flips():
+    embeddings, clean, noisy, changed = planted_flips(flips=6)
+    centre = prism_score.prism_scores(embeddings, noisy)
+    assert roc_auc_score(changed, centre.scores) > 0.99
+    np.testing.assert_array_equal(centre.suggested[changed], clean[changed])
+
+
+def test_prism_score_matches_a_naive_loop(monkeypatch):
+    monkeypatch.setattr(prism_score, "MAX_CELLS_PER_CHUNK", 7)  # several chunks
+    rng = np.random.default_rng(2)
+    embeddings = rng.normal(size=(30, 6))
+    labels = rng.integers(0, 4, 30)
+    labels[labels == 2] = 3  # class 2 has no sample: a zero centre, as in PRISM
+    centre = prism_score.prism_scores(embeddings, labels)
+    for i in range(30):
+        f = embeddings[i] / np.linalg.norm(embeddings[i])
+        centres = []
+        for c in range(4):
+            members = [
+                e / np.linalg.norm(e) for e, y in zip(embeddings, labels, strict=True) if y == c
+            ]
+            centres.append(np.mean(members, axis=0) if members else np.zeros(6))
+        exps = [np.exp(f @ c) for c in centres]
+        assert centre.scores[i] == pytest.approx(1 - exps[labels[i]] / sum(exps), abs=1e-9)
+        assert centre.suggested[i] == int(np.argmax(exps))
 
 
 def test_knn_probabilities_are_the_weighted_vote():
@@ -111,7 +138,7 @@ def test_scores_file_round_trip(tmp_path):
     result = run_detectors(embeddings, noisy, k=5)
     save(tmp_path / "detect.npz", result)
     back = load(tmp_path / "detect.npz")
-    assert back.detectors == ["knn", "cleanlab"]
+    assert back.detectors == ["knn", "cleanlab", "prism"]
     np.testing.assert_array_equal(back.scores["knn"], result.scores["knn"])
     np.testing.assert_array_equal(back.neighbours.ids, result.neighbours.ids)
     np.testing.assert_array_equal(back.cleanlab_flagged, result.cleanlab_flagged)
@@ -168,7 +195,8 @@ def test_one_class_or_one_sample(capsys):
 
     embeddings = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
     result = run_detectors(embeddings, np.zeros(20, dtype=np.int64), k=5)
-    assert result.detectors == ["knn"] and not result.scores["knn"].any()
+    assert result.detectors == ["knn", "prism"] and not result.scores["knn"].any()
+    assert not result.scores["prism"].any()  # one class: its probability is 1
     assert "cleanlab skipped: every sample has the same label" in capsys.readouterr().err
     with pytest.raises(UserError, match="needs at least two training samples, got 1"):
         run_detectors(embeddings[:1], np.zeros(1, dtype=np.int64))

@@ -1,15 +1,15 @@
 """Find the training labels a trained model finds suspicious.
 
-Embeds the train split of --shards with --model (centre crop, as evaluation does) and
-scores every training sample with each detector: kNN disagreement (k nearest training
-neighbours by cosine, faiss), cleanlab's confident learning on the kNN class
-probabilities (where samples x classes fits detect.cleanlab_max_cells), and the class-head
-margin (for losses with class weights). The labels scored are --labels (a noisy label file)
-or the shards' own train labels. Writes --out (detect.npz, every detector's scores and the
-neighbours); with --csv, every sample ranked by --detector (rank, row, key, path, label,
-suggested, score, detector); with --picture, the --top most suspicious images beside their
-nearest neighbours. --dataset (JSON: source, root, options) adds each sample's native key
-and file path to the CSV.
+Embeds the train split of --shards with --model (centre crop, as evaluation does) and scores
+every training sample with each detector: kNN disagreement (k nearest training neighbours by
+cosine, faiss), cleanlab's confident learning on the kNN class probabilities (where samples
+x classes fits detect.cleanlab_max_cells), the class-head margin (for losses with class
+weights) and PRISM's score under the class centres. The labels scored are --labels (a noisy
+label file) or the shards' own train labels. Writes --out (detect.npz, every detector's
+scores and the neighbours); with --csv, every sample ranked by --detector (rank, row, key,
+path, label, suggested, score, detector); with --picture, the --top most suspicious images
+beside their nearest neighbours. --dataset (JSON: source, root, options) adds each sample's
+native key and file path to the CSV.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-DETECTORS = ("knn", "cleanlab", "margin")
+DETECTORS = ("knn", "cleanlab", "margin", "prism")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

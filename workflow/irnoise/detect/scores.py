@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from irnoise.atomic import atomic_path
-from irnoise.detect import cleanlab_scores, knn, margin
+from irnoise.detect import cleanlab_scores, knn, margin, prism_score
 
 if TYPE_CHECKING:
     import torch
 
-DETECTORS = ("knn", "cleanlab", "margin")
+DETECTORS = ("knn", "cleanlab", "margin", "prism")
 
 
 @dataclass
@@ -49,8 +49,9 @@ def run_detectors(
     max_cells: int = cleanlab_scores.DEFAULT_MAX_CELLS,
     device: str = "cpu",
 ) -> DetectorScores:
-    """kNN disagreement, cleanlab (where its matrix fits) and the class-head margin (where
-    the loss has class weights) on one set of embeddings and its labels."""
+    """kNN disagreement, cleanlab (where its matrix fits), the class-head margin (where
+    the loss has class weights) and PRISM's centre score on one set of embeddings and its
+    labels."""
     hoods = knn.neighbourhoods(embeddings, k)
     result = DetectorScores(labels, hoods)
     vote = knn.disagreement(labels, hoods)
@@ -62,6 +63,8 @@ def run_detectors(
     head = margin.head_margin(loss, embeddings, labels, device) if loss is not None else None
     if head is not None:
         result.add("margin", head.scores, head.suggested)
+    centre = prism_score.prism_scores(embeddings, labels)
+    result.add("prism", centre.scores, centre.suggested)
     return result
 
 
