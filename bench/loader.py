@@ -14,17 +14,19 @@ batches of 64 on the same number of DataLoader workers, interleaved `--repeats` 
    of decoding alone, without tar reading; target: irnoise >= 0.9x);
 3. `irnoise.data.loader.train_loader` over the shards.
 
-It also times the two JPEG decoders irnoise could use, PIL and torchvision.io, on the
-same bytes in this process.
+It also times three JPEG decoders on the same bytes in this process: PIL, torchvision.io
+and simplejpeg (irnoise's, `irnoise.data.loader.decode_jpeg`).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import random
 import shutil
 import statistics
 import time
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -119,11 +121,29 @@ def images_per_second(batches: Iterable) -> float:
     return images / (time.perf_counter() - started)
 
 
+def decode_pil(data: bytes) -> torch.Tensor:
+    with Image.open(io.BytesIO(data)) as image:
+        array = np.array(image.convert("RGB"))
+    return torch.from_numpy(array).permute(2, 0, 1)
+
+
+def decode_torchvision(data: bytes) -> torch.Tensor:
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), ImageReadMode.RGB)
+
+
 def decoder_times(folder: Path, count: int = 200) -> dict[str, float]:
     """Median microseconds per image of each decoder over the same bytes."""
     data = [path.read_bytes() for path in sorted(folder.glob("*/*.jpg"))[:count]]
-    times: dict[str, list[float]] = {"PIL": [], "torchvision.io": []}
-    decoders = {"PIL": loader.decode_pil, "torchvision.io": loader.decode_torchvision}
+    decoders = {
+        "PIL": decode_pil,
+        "torchvision.io": decode_torchvision,
+        "simplejpeg (irnoise)": loader.decode_jpeg,
+    }
+    times: dict[str, list[float]] = {name: [] for name in decoders}
     for _ in range(3):
         for name, decode in decoders.items():
             started = time.perf_counter()

@@ -271,6 +271,7 @@ class Study:
     seeds: tuple[int, ...] = (0,)
     detect: Detect = field(default_factory=Detect)
     table3: Table3 = field(default_factory=Table3)
+    extra_targets: tuple[str, ...] = ()
     reference_histograms: tuple[str, ...] = (
         "sop_train",
         "inshop_train",

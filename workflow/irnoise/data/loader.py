@@ -10,17 +10,16 @@ every run, which is what lets a resumed CPU run equal an uninterrupted one.
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 import mmap
 import random
-import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import simplejpeg
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
@@ -83,38 +82,14 @@ def tar_files(paths: list[Path]) -> Iterator[dict[str, Any]]:
         yield {}
 
 
-def decode_pil(data: bytes) -> torch.Tensor:
-    """JPEG bytes -> uint8 RGB tensor (3, H, W) through PIL."""
-    from PIL import Image
+def decode_jpeg(data: bytes) -> torch.Tensor:
+    """JPEG bytes -> uint8 RGB tensor (3, H, W) through simplejpeg's libjpeg-turbo.
 
-    with Image.open(io.BytesIO(data)) as image:
-        array = np.array(image.convert("RGB"))
-    return torch.from_numpy(array).permute(2, 0, 1)
-
-
-def decode_torchvision(data: bytes) -> torch.Tensor:
-    """JPEG bytes -> uint8 RGB tensor (3, H, W) through torchvision.io's libjpeg-turbo."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-
-    # bytearray: torch.frombuffer wants a writable buffer (a copy of a few kB).
-    buffer = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-    # torchvision 0.29 deprecates its decoders (for TorchCodec) and warns on every call;
-    # silenced here, per call (~2 µs of ~900), since test runners reset global filters.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return decode_jpeg(buffer, mode=ImageReadMode.RGB)
-
-
-def pick_decoder() -> Callable[[bytes], torch.Tensor]:
-    """torchvision.io where it still exists: 1.6x faster than PIL here (bench/loader.py)."""
-    try:
-        from torchvision.io import decode_jpeg  # noqa: F401
-    except ImportError:
-        return decode_pil
-    return decode_torchvision
-
-
-decode_jpeg = pick_decoder()
+    Not torchvision.io: the same pixels, ~1.5x faster on small images, and importing
+    torchvision.io costs every job ~2-3 s of CPU (it imports torch._dynamo), paid by
+    ~170 jobs of the default study (bench/startup.py).
+    """
+    return torch.from_numpy(simplejpeg.decode_jpeg(data, colorspace="RGB")).permute(2, 0, 1)
 
 
 def fit_to_crop(image: torch.Tensor, crop_size: int) -> torch.Tensor:
