@@ -182,7 +182,7 @@ def sop(**values: Any):
 BAD_CONFIGS = {
     "unknown top-level key": (
         lambda c: c.update(foo=1),
-        "(top level): unknown key 'foo': known keys: datasets, detect, experiments, extra_targets, noise",
+        "(top level): unknown key 'foo': known keys: datasets, detect, experiments, extra_targets",
     ),
     "level out of range": (
         lambda c: c["noise"].update(levels=[0.2, 1.5]),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, run_snakemake
+from helpers import REPO, copy_workflow, run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("smoke")]
 
@@ -258,3 +258,26 @@ def test_shard_setting_rebuilds_shards_and_their_users(finished: Path) -> None:
         | reports("collect_metrics", "table1", "findings", "figure_retrieval_vs_classification")
     )
     assert planned_jobs(finished, edit) == expected
+
+
+def test_extra_targets_decide_what_the_default_target_builds(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "wf")
+
+    def default_plan(extra_targets: list[str]) -> set[str]:
+        config = dict(PRESET, extra_targets=extra_targets)
+        (workdir / "edited.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        result = run_snakemake(workdir, "-n", "--configfile", "edited.yaml")
+        return {rule for rule, _ in parse_dry_run(result.stdout + result.stderr)}
+
+    study_only = default_plan([])
+    assert {"table1", "findings", "evaluate"} <= study_only
+    assert not study_only & {"detect_run", "table4", "table3", "train_method"}
+    assert default_plan(["table3", "table4"]) - study_only == {
+        "detect_run",
+        "table4",
+        "figure_detection_pr",
+        "train_method",
+        "evaluate_method",
+        "table3",
+        "figure_recovered_share",
+    }
