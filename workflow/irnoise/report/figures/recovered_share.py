@@ -2,12 +2,16 @@
 
 One panel per experiment and level; a group of bars per scheme, one bar per method (method
 none is the 0 line by definition, the clean model is 100%), with the 95% intervals of
-results/table3.csv as error bars where there are several seeds.
+results/table3.csv as error bars where there are several seeds. The axis spans -150% to
+200%: a share beyond (a method that collapses, or a drop too small to divide by) would
+flatten every other bar, so its bar is cut at the edge and labelled with its value.
 """
 
 from __future__ import annotations
 
 import argparse
+
+SHARE_LIMITS = (-150.0, 200.0)  # % of the drop recovered shown on the axis
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,11 +46,30 @@ def draw(args: argparse.Namespace) -> None:
                 np.stack([value - mine["recovered_low"], mine["recovered_high"] - value])
             )
             axis.bar(x, value, width, label=method, yerr=np.nan_to_num(error))
+            label_cut_bars(axis, x, value)
+        axis.set_ylim(*SHARE_LIMITS)
         axis.axhline(0, color="black", linewidth=0.8)
         axis.axhline(100, color="grey", linewidth=0.8, linestyle="--")
         axis.set_xticks(np.arange(len(schemes)), schemes)
         axis.set_title(f"{experiment}, {float(level) * 100:g}% noise ({level_name(level)})")
         axis.set_ylabel("drop recovered")
         percent_axis(axis.yaxis)
-    axes[0].legend(title="method")
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=3)
     save_figure(figure, args.out)
+
+
+def label_cut_bars(axis, positions, values) -> None:
+    """The value of each bar beyond SHARE_LIMITS, written at the edge it is cut at."""
+    low, high = SHARE_LIMITS
+    for position, value in zip(positions, values, strict=True):
+        if value > high or value < low:
+            edge = high if value > high else low
+            axis.annotate(
+                f"{value:.0f}%",
+                (position, edge),
+                ha="center",
+                va="top" if value > high else "bottom",
+                rotation=90,
+                fontsize=7,
+            )
