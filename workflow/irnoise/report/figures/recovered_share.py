@@ -10,6 +10,7 @@ flatten every other bar, so its bar is cut at the edge and labelled with its val
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 SHARE_LIMITS = (-150.0, 200.0)  # % of the drop recovered shown on the axis
 
@@ -59,7 +60,7 @@ def draw(args: argparse.Namespace) -> None:
     save_figure(figure, args.out)
 
 
-def label_cut_bars(axis, positions, values) -> None:
+def label_cut_bars(axis: Any, positions: Any, values: Any) -> None:
     """The value of each bar beyond SHARE_LIMITS, written at the edge it is cut at."""
     low, high = SHARE_LIMITS
     for position, value in zip(positions, values, strict=True):
