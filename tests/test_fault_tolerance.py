@@ -24,10 +24,11 @@ from helpers import REPO, run_snakemake, snakemake_command
 pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("smoke")]
 
 # A run the smoke preset does not have (seed 1), so no checkpoint of it exists yet; enough
-# epochs that it is still training while the test acts.
+# epochs that it is still training while the test acts: a smoke epoch takes ~0.5 s, and the
+# second Snakemake of the lock check takes several seconds to start under load.
 RUN = "results/runs/sop/clean/0/seed1"
 TRAIN_LOG = "logs/train/sop/clean/0/seed1.log"
-EPOCHS = 20
+EPOCHS = 60
 COMMAND = (f"{RUN}/model.pt", "--cores", "2", "--configfile", "long.yaml")
 
 
@@ -100,6 +101,7 @@ def test_killed_snakemake_resumes_training_from_its_checkpoint(workdir: Path) ->
         assert second.returncode != 0
         assert "cannot be locked" in second.stdout + second.stderr
         assert snakemake.poll() is None, "the first run ended during the lock check (EPOCHS?)"
+        assert not (workdir / RUN / "model.pt").exists(), "the training ended (EPOCHS?)"
     finally:
         os.killpg(snakemake.pid, signal.SIGKILL)
         snakemake.wait()
