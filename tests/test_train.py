@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import pickle
 import subprocess
 import tarfile
 from pathlib import Path
@@ -536,6 +537,15 @@ def test_crafted_model_file_runs_nothing_and_is_named(tmp_path):
     torch.save({"state_dict": RunsCode(marker)}, path)
     message = f"^{path} is not a readable model file \\(it holds Python objects .* nothing run\\)"
     with pytest.raises(UserError, match=message + ".*retrain"):
+        load_trained(path)
+    assert not marker.exists()
+
+
+def test_crafted_raw_pickle_runs_nothing_and_is_named(tmp_path):
+    marker, path = tmp_path / "marker", tmp_path / "model.pt"
+    path.write_bytes(pickle.dumps(RunsCode(marker)))  # a plain pickle, not a torch archive
+    message = f"^{path} is not a readable model file \\(torch's safe loader cannot read it: .*"
+    with pytest.raises(UserError, match=message + "nothing run\\)"):
         load_trained(path)
     assert not marker.exists()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,12 @@ def reason(error: Exception) -> str:
     """Why torch.load failed, in one line (its weights-only refusal runs to many)."""
     text = str(error)
     if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in text:
-        return "it holds Python objects besides tensors and plain values: refused, nothing run"
+        if "GLOBAL" in text:  # "unsupported GLOBAL posix.system ...": a class or function
+            return "it holds Python objects besides tensors and plain values: refused, nothing run"
+        # Not a torch archive at all, or a raw pickle: the safe unpickler stops at the first
+        # instruction it does not know ("Unsupported operand N"), before anything can run.
+        detail = text.partition("WeightsUnpickler error:")[2].strip().split("\n")[0]
+        return f"torch's safe loader cannot read it: {detail or 'not a torch file'}; nothing run"
     return text.splitlines()[0] if text else type(error).__name__
 
 
@@ -38,7 +44,9 @@ def load(path: str | Path, what: str, remedy: str) -> dict[str, Any]:
     """The payload of `path`, or a UserError naming the file, what it should be, and `remedy`."""
     path = Path(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols of odd files
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # any failure to read it (zip, pickle, struct, ...) says the same
         raise UserError(f"{path} is not a readable {what} ({reason(error)}): {remedy}") from error
     if not isinstance(payload, dict):
