@@ -16,7 +16,6 @@ from typing import Any
 
 from irnoise.config import Experiment, Study, Training, canonical, plain
 from irnoise.errors import UserError
-from irnoise.train.losses import build_loss, has_class_head, loss_arguments, loss_classes
 
 # Loss arguments `build_loss` fills in from the data and the network.
 LOSS_FILLED = frozenset({"num_classes", "embedding_size", "descriptors_dim"})
@@ -62,6 +61,10 @@ def check_losses(study: Study, cache: Path | None = None) -> None:
 
 def check_loss(experiment: Experiment) -> None:
     """The loss exists, takes the given loss_params, and has a class head if the task needs one."""
+    # Imported here, not at the top: torch and pytorch-metric-learning take seconds, which
+    # a dry-run whose losses are all in the cache must not pay.
+    from irnoise.train.losses import has_class_head, loss_arguments, loss_classes
+
     training, where = experiment.training, f"experiments.{experiment.name}"
     classes = loss_classes()
     if training.loss not in classes:
@@ -92,6 +95,8 @@ def check_loss(experiment: Experiment) -> None:
 
 def probe_loss(training: Training, where: str) -> Any:
     """The loss built for a few classes: checks the values of loss_params, not only names."""
+    from irnoise.train.losses import build_loss
+
     try:
         return build_loss(training, num_classes=4)
     except UserError as error:
