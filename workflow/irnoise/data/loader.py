@@ -165,12 +165,17 @@ class ShardBatches(IterableDataset):
             # The same permutation in every reader (seeded by seed and epoch alone).
             random.Random(f"shards-{self.seed}-{self.epoch}").shuffle(shards)
         mine, stride, offset = assign_shards(shards, slot, slots)
-        files = tar_files(mine)
-        samples = itertools.islice(wds.tariterators.group_by_keys(files), offset, None, stride)
+        samples = itertools.islice(self.shard_samples(mine), offset, None, stride)
         if self.train:
             rng = random.Random(f"buffer-{self.seed}-{self.epoch}-{slot}-{slots}")
             samples = wds.shuffle(SHUFFLE_BUFFER, SHUFFLE_INITIAL, rng=rng)(iter(samples))
         return samples
+
+    def shard_samples(self, shards: list[Path]) -> Iterable[dict[str, Any]]:
+        """The samples of `shards`, in order: read from the tar files."""
+        import webdataset as wds
+
+        return wds.tariterators.group_by_keys(tar_files(shards))
 
     def __iter__(self) -> Iterator[Batch]:
         slot, slots = self.slot()
@@ -237,20 +242,9 @@ class DecodedBatches(ShardBatches):
         super().__init__(list(decoded.samples), *args, **kwargs)
         self.decoded = decoded
 
-    def samples(self) -> Iterator[dict[str, Any]]:
-        import webdataset as wds
-
-        slot, slots = self.slot()
-        shards = list(self.shards)
-        if self.train:
-            random.Random(f"shards-{self.seed}-{self.epoch}").shuffle(shards)
-        mine, stride, offset = assign_shards(shards, slot, slots)
-        stream = itertools.chain.from_iterable(self.decoded.samples[path] for path in mine)
-        samples = itertools.islice(stream, offset, None, stride)
-        if self.train:
-            rng = random.Random(f"buffer-{self.seed}-{self.epoch}-{slot}-{slots}")
-            samples = wds.shuffle(SHUFFLE_BUFFER, SHUFFLE_INITIAL, rng=rng)(iter(samples))
-        return samples
+    def shard_samples(self, shards: list[Path]) -> Iterable[dict[str, Any]]:
+        """The samples of `shards`, in order: decoded already."""
+        return itertools.chain.from_iterable(self.decoded.samples[path] for path in shards)
 
 
 def batch_tensor(shape: tuple[int, ...]) -> torch.Tensor:
