@@ -182,7 +182,12 @@ def sop(**values: Any):
 BAD_CONFIGS = {
     "unknown top-level key": (
         lambda c: c.update(foo=1),
-        "(top level): unknown key 'foo': known keys: datasets, detect, experiments, extra_targets",
+        "(top level): unknown key 'foo': known keys: datasets, detect, experiments, "
+        "extra_targets, noise",
+    ),
+    "unknown extra target": (
+        lambda c: c.update(extra_targets=["table5"]),
+        'extra_targets[0]: got "table5", expected one of table3, table4',
     ),
     "level out of range": (
         lambda c: c["noise"].update(levels=[0.2, 1.5]),
