@@ -15,7 +15,13 @@ from irnoise.errors import UserError
 from irnoise.evaluate.per_query import save_per_query
 from irnoise.report.bootstrap import seed_bootstrap
 from irnoise.report.collect import metrics_frame
-from irnoise.report.table3 import build_table3, markdown, read_filters, recovered_share
+from irnoise.report.table3 import (
+    NO_DROP_MARK,
+    build_table3,
+    markdown,
+    read_filters,
+    recovered_share,
+)
 
 SEEDS = (0, 1, 2, 3, 4)
 CLEAN = {0: 0.80, 1: 0.78, 2: 0.82, 3: 0.79, 4: 0.81}
@@ -60,6 +66,7 @@ def test_point_values_match_numpy(table3_inputs):
     assert prism["recovered"] == pytest.approx(100 * (mine - none) / (clean - none))
     assert prism["precision"] == pytest.approx(100 * np.mean([p for p, _ in FILTERS.values()]))
     assert prism["recall"] == pytest.approx(100 * np.mean([r for _, r in FILTERS.values()]))
+    assert prism["drop"] == pytest.approx(100 * (clean - none))
     none_row = table[table["method"] == "none"].iloc[0]
     assert none_row["recovered"] == 0.0 and np.isnan(none_row["precision"])
     assert prism["seeds"] == len(SEEDS)
@@ -83,6 +90,10 @@ def test_seed_intervals_match_scipy_bootstrap(table3_inputs):
     ).confidence_interval  # fmt: skip
     assert prism["recovered_low"] == pytest.approx(100 * reference.low, abs=2)
     assert prism["recovered_high"] == pytest.approx(100 * reference.high, abs=2)
+    drop = bootstrap((columns[:, 0] - columns[:, 1],), np.mean, method="percentile",
+                     n_resamples=20000, random_state=1).confidence_interval  # fmt: skip
+    assert prism["drop_low"] == pytest.approx(100 * drop.low, abs=0.3)
+    assert prism["drop_high"] == pytest.approx(100 * drop.high, abs=0.3)
     r1 = bootstrap((columns[:, 2],), np.mean, method="percentile", n_resamples=20000,
                    random_state=1).confidence_interval  # fmt: skip
     assert prism["r1_low"] == pytest.approx(100 * r1.low, abs=0.3)
@@ -159,6 +170,30 @@ def test_markdown_has_methods_by_scheme_and_level(table3_inputs):
     text = markdown(build_table3(*table3_inputs))
     assert "| method | uniform 0.1 |" in text
     assert "| prism | " in text and "Share of the drop recovered" in text
+
+
+def test_markdown_marks_shares_of_an_unmeasurable_drop(tmp_path):
+    """A drop whose interval holds 0 makes its shares unreadable: marked, with a note."""
+    metrics = [write_metrics(tmp_path, "none", "clean", 0, s, CLEAN[s]) for s in SEEDS]
+    # Plain training loses 10 points under uniform noise, and 0 +- 1 under small-class noise.
+    for scheme, shift in (("uniform", lambda s: 0.1), ("small", lambda s: (-1) ** s * 0.01)):
+        for method, recovered in (("none", 0.0), ("prism", 0.005)):
+            metrics += [
+                write_metrics(tmp_path, method, scheme, 0.1, s, CLEAN[s] - shift(s) + recovered)
+                for s in SEEDS
+            ]
+    table = build_table3(metrics_frame(metrics), read_filters([]))
+    text = markdown(table)
+    recovered_block = text.split("Share of the drop recovered")[1].split("###")[0]
+    prism_line = next(line for line in recovered_block.splitlines() if line.startswith("| prism"))
+    small, uniform = prism_line.split("|")[2:4]  # columns sorted: small 0.1, uniform 0.1
+    assert NO_DROP_MARK in small and NO_DROP_MARK not in uniform
+    assert "divides by noise" in recovered_block
+    none_line = next(line for line in recovered_block.splitlines() if line.startswith("| none"))
+    assert NO_DROP_MARK not in none_line
+    drop_block = text.split("R@1 lost to the noise")[1].split("###")[0]
+    assert "| prism |" not in drop_block
+    assert "| none | 0.2 [" in drop_block and "| 10.0 [10.0, 10.0] |" in drop_block
 
 
 def test_figure_is_drawn(table3_inputs, tmp_path):

@@ -6,6 +6,9 @@ For each experiment, method, scheme and level of the Table 3 grid:
 - the share of the drop recovered, (method_noisy - none_noisy) / (none_clean - none_noisy)
   of the seed means (1 = back to the clean model, 0 = no better than plain training,
   negative = worse), with a 95% interval; undefined where noise costs nothing;
+- that drop itself, none_clean - none_noisy in R@1 points, with its 95% interval: where
+  the interval holds 0, plain training lost no measurable R@1 and the share divides by
+  noise (the markdown marks those shares);
 - for filtering methods, the precision and recall of the rows they dropped against the
   rows whose label the noise changed (each run's filter.json), mean over seeds, with 95%
   intervals.
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 METRIC = "R@1"
 METHOD_ORDER = ("none", "oracle", "subcenter", "prism", "prism_guess", "knn")
-STATISTICS = ("r1", "recovered", "precision", "recall")
+STATISTICS = ("r1", "recovered", "drop", "precision", "recall")
 COLUMNS = [
     "experiment",
     "method",
@@ -115,12 +118,17 @@ def recovered_share(m: dict[str, np.ndarray]) -> np.ndarray:
         return np.where(gap != 0, (m["method"] - m["none"]) / np.where(gap != 0, gap, 1), np.nan)
 
 
+def noise_drop(m: dict[str, np.ndarray]) -> np.ndarray:
+    """R@1 that plain training loses to the noise: the share's denominator."""
+    return m["clean"] - m["none"]
+
+
 def condition_intervals(
     values: dict[str, list[float]], samples: dict[str, list] | None
-) -> tuple[Interval, Interval]:
-    """(R@1 of the method, share recovered): paired over queries and seeds when there
-    are per-query samples, else over seeds only (no interval with one seed)."""
-    statistics = (lambda m: m["method"], recovered_share)
+) -> tuple[Interval, Interval, Interval]:
+    """(R@1 of the method, share recovered, drop): paired over queries and seeds when
+    there are per-query samples, else over seeds only (no interval with one seed)."""
+    statistics = (lambda m: m["method"], recovered_share, noise_drop)
     if samples is not None:
         resampled = resample_runs(samples, DEFAULT_RESAMPLES)
         return tuple(resampled.interval(statistic) for statistic in statistics)
@@ -187,7 +195,7 @@ def build_table3(
             }
             test_set = str(runs["eval"].iloc[0])
             samples = condition_samples(paths, keys, seeds, test_set)
-            r1, recovered = condition_intervals(
+            r1, recovered, drop = condition_intervals(
                 {name: list(v) for name, v in values.items()}, samples
             )
             row = {
@@ -199,6 +207,7 @@ def build_table3(
             }
             row |= _named("r1", r1, scale=100)
             row |= _named("recovered", recovered, scale=100)
+            row |= _named("drop", drop, scale=100)
             row |= _filter_statistics(filters, experiment, method, scheme, level)
             rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
@@ -242,10 +251,19 @@ def _filter_statistics(
     return result
 
 
+# Marks a share whose denominator, the drop, has an interval holding 0.
+NO_DROP_MARK = "†"
+NO_DROP_NOTE = (
+    f"{NO_DROP_MARK} plain training lost no measurable R@1 here (the drop's interval holds "
+    "0): the share divides by noise and is not readable."
+)
+
+
 def markdown(table: pd.DataFrame) -> str:
     """Rows method, columns scheme x level, one block per statistic and experiment."""
     titles = {
         "r1": "R@1 (%), mean over seeds [95% interval]",
+        "drop": "R@1 lost to the noise by plain training (points) [95% interval]",
         "recovered": "Share of the drop recovered (%) [95% interval]",
         "precision": "Precision of the dropped rows vs the changed labels (%)",
         "recall": "Recall of the changed labels among the dropped rows (%)",
@@ -261,10 +279,14 @@ def markdown(table: pd.DataFrame) -> str:
                 "| method | " + " | ".join(header) + " |",
                 "| --- |" + " --- |" * len(header),
             ]
-            for method in dict.fromkeys(rows["method"]):
+            # The drop is method none's: the same denominator for every method.
+            methods = ["none"] if statistic == "drop" else dict.fromkeys(rows["method"])
+            for method in methods:
                 mine = rows[rows["method"] == method]
                 cells = [_cell(mine, statistic, scheme, level) for scheme, level in conditions]
                 lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            if statistic == "recovered" and NO_DROP_MARK in "".join(lines):
+                lines += ["", NO_DROP_NOTE]
             blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 
@@ -277,7 +299,14 @@ def _cell(rows: pd.DataFrame, statistic: str, scheme: str, level: float) -> str:
     text = f"{row[statistic]:.1f}"
     if np.isfinite(row[f"{statistic}_low"]):
         text += f" [{row[f'{statistic}_low']:.1f}, {row[f'{statistic}_high']:.1f}]"
+    if statistic == "recovered" and row["method"] != "none" and not drop_is_measurable(row):
+        text += f" {NO_DROP_MARK}"
     return text
+
+
+def drop_is_measurable(row: pd.Series) -> bool:
+    """Whether the noise's R@1 drop has an interval above 0 (no interval: assume so)."""
+    return not np.isfinite(row["drop_low"]) or row["drop_low"] > 0
 
 
 def write_table3(table: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike):

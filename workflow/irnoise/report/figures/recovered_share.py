@@ -4,7 +4,9 @@ One panel per experiment and level; a group of bars per scheme, one bar per meth
 none is the 0 line by definition, the clean model is 100%), with the 95% intervals of
 results/table3.csv as error bars where there are several seeds. The axis spans -150% to
 200%: a share beyond (a method that collapses, or a drop too small to divide by) would
-flatten every other bar, so its bar is cut at the edge and labelled with its value.
+flatten every other bar, so its bar is cut at the edge and labelled with its value. A
+scheme whose drop has an interval holding 0 says so under its bars: its shares divide by
+noise.
 """
 
 from __future__ import annotations
@@ -51,13 +53,23 @@ def draw(args: argparse.Namespace) -> None:
         axis.set_ylim(*SHARE_LIMITS)
         axis.axhline(0, color="black", linewidth=0.8)
         axis.axhline(100, color="grey", linewidth=0.8, linestyle="--")
-        axis.set_xticks(np.arange(len(schemes)), schemes)
+        axis.set_xticks(np.arange(len(schemes)), [scheme_label(rows, s) for s in schemes])
         axis.set_title(f"{experiment}, {float(level) * 100:g}% noise ({level_name(level)})")
         axis.set_ylabel("drop recovered")
         percent_axis(axis.yaxis)
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=3)
     save_figure(figure, args.out)
+
+
+def scheme_label(rows: Any, scheme: str) -> str:
+    """The scheme's name, and a warning where plain training lost no measurable R@1."""
+    from irnoise.report.table3 import drop_is_measurable
+
+    mine = rows[rows["scheme"] == scheme]
+    if "drop_low" in mine and not all(drop_is_measurable(row) for _, row in mine.iterrows()):
+        return f"{scheme}\n(no measurable drop)"
+    return scheme
 
 
 def label_cut_bars(axis: Any, positions: Any, values: Any) -> None:
