@@ -194,6 +194,11 @@ def test_markdown_marks_shares_of_an_unmeasurable_drop(tmp_path):
     drop_block = text.split("R@1 lost to the noise")[1].split("###")[0]
     assert "| prism |" not in drop_block
     assert "| none | 0.2 [" in drop_block and "| 10.0 [10.0, 10.0] |" in drop_block
+    # The figure draws no bars for that scheme, only the note under its name.
+    from irnoise.report.figures.recovered_share import scheme_label
+
+    assert scheme_label(table, "uniform") == "uniform"
+    assert scheme_label(table, "small") == "small\n(no measurable drop)"
 
 
 def test_figure_is_drawn(table3_inputs, tmp_path):

@@ -5,8 +5,8 @@ none is the 0 line by definition, the clean model is 100%), with the 95% interva
 results/table3.csv as error bars where there are several seeds. The axis spans -150% to
 200%: a share beyond (a method that collapses, or a drop too small to divide by) would
 flatten every other bar, so its bar is cut at the edge and labelled with its value. A
-scheme whose drop has an interval holding 0 says so under its bars: its shares divide by
-noise.
+scheme whose drop has an interval holding 0 gets no bars, only that note: its shares
+divide by noise.
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ def draw(args: argparse.Namespace) -> None:
     for axis, (experiment, level) in zip(axes, panels, strict=True):
         rows = table[(table["experiment"] == experiment) & (table["level"] == level)]
         schemes = [s for s in SCHEME_ORDER if s in set(rows["scheme"])]
+        readable = [scheme_label(rows, s) == s for s in schemes]
         for position, method in enumerate(methods):
             mine = rows[rows["method"] == method].set_index("scheme").reindex(schemes)
             x = np.arange(len(schemes)) + (position - (len(methods) - 1) / 2) * width
-            value = mine["recovered"].to_numpy(dtype=float)
+            value = np.where(readable, mine["recovered"].to_numpy(dtype=float), np.nan)
             error = np.abs(
                 np.stack([value - mine["recovered_low"], mine["recovered_high"] - value])
             )
