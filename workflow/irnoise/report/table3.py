@@ -7,7 +7,7 @@ For each experiment, method, scheme and level of the Table 3 grid:
   of the seed means (1 = back to the clean model, 0 = no better than plain training,
   negative = worse), with a 95% interval; undefined where noise costs nothing;
 - that drop itself, none_clean - none_noisy in R@1 points, with its 95% interval: where
-  the interval holds 0, plain training lost no measurable R@1 and the share divides by
+  the interval does not lie above 0, plain training lost no measurable R@1 and the share divides by
   noise (the markdown marks those shares);
 - for filtering methods, the precision and recall of the rows they dropped against the
   rows whose label the noise changed (each run's filter.json), mean over seeds, with 95%
@@ -251,11 +251,11 @@ def _filter_statistics(
     return result
 
 
-# Marks a share whose denominator, the drop, has an interval holding 0.
+# Marks a share whose denominator, the drop, has no interval above 0.
 NO_DROP_MARK = "†"
 NO_DROP_NOTE = (
-    f"{NO_DROP_MARK} plain training lost no measurable R@1 here (the drop's interval holds "
-    "0): the share divides by noise and is not readable."
+    f"{NO_DROP_MARK} plain training lost no measurable R@1 here (the drop's interval does not "
+    "lie above 0): the share divides by noise and is not readable."
 )
 
 

@@ -5,7 +5,7 @@ none is the 0 line by definition, the clean model is 100%), with the 95% interva
 results/table3.csv as error bars where there are several seeds. The axis spans -150% to
 200%: a share beyond (a method that collapses, or a drop too small to divide by) would
 flatten every other bar, so its bar is cut at the edge and labelled with its value. A
-scheme whose drop has an interval holding 0 gets no bars, only that note: its shares
+scheme whose drop has no interval above 0 gets no bars, only that note: its shares
 divide by noise.
 """
 
