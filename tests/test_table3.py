@@ -195,10 +195,11 @@ def test_markdown_marks_shares_of_an_unmeasurable_drop(tmp_path):
     assert "| prism |" not in drop_block
     assert "| none | 0.2 [" in drop_block and "| 10.0 [10.0, 10.0] |" in drop_block
     # The figure draws no bars for that scheme, only the note under its name.
-    from irnoise.report.figures.recovered_share import scheme_label
+    from irnoise.report.figures.recovered_share import drop_is_measured, scheme_label
 
-    assert scheme_label(table, "uniform") == "uniform"
-    assert scheme_label(table, "small") == "small\n(no measurable drop)"
+    assert drop_is_measured(table, "uniform") and not drop_is_measured(table, "small")
+    assert scheme_label("uniform", True) == "uniform"
+    assert scheme_label("small", False) == "small\n(no measurable drop)"
 
 
 def test_figure_is_drawn(table3_inputs, tmp_path):

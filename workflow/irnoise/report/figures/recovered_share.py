@@ -41,7 +41,7 @@ def draw(args: argparse.Namespace) -> None:
     for axis, (experiment, level) in zip(axes, panels, strict=True):
         rows = table[(table["experiment"] == experiment) & (table["level"] == level)]
         schemes = [s for s in SCHEME_ORDER if s in set(rows["scheme"])]
-        readable = [scheme_label(rows, s) == s for s in schemes]
+        readable = [drop_is_measured(rows, s) for s in schemes]
         for position, method in enumerate(methods):
             mine = rows[rows["method"] == method].set_index("scheme").reindex(schemes)
             x = np.arange(len(schemes)) + (position - (len(methods) - 1) / 2) * width
@@ -54,7 +54,8 @@ def draw(args: argparse.Namespace) -> None:
         axis.set_ylim(*SHARE_LIMITS)
         axis.axhline(0, color="black", linewidth=0.8)
         axis.axhline(100, color="grey", linewidth=0.8, linestyle="--")
-        axis.set_xticks(np.arange(len(schemes)), [scheme_label(rows, s) for s in schemes])
+        labels = [scheme_label(s, ok) for s, ok in zip(schemes, readable, strict=True)]
+        axis.set_xticks(np.arange(len(schemes)), labels)
         axis.set_title(f"{experiment}, {float(level) * 100:g}% noise ({level_name(level)})")
         axis.set_ylabel("drop recovered")
         percent_axis(axis.yaxis)
@@ -63,14 +64,18 @@ def draw(args: argparse.Namespace) -> None:
     save_figure(figure, args.out)
 
 
-def scheme_label(rows: Any, scheme: str) -> str:
-    """The scheme's name, and a warning where plain training lost no measurable R@1."""
+def drop_is_measured(rows: Any, scheme: str) -> bool:
+    """Whether plain training lost measurable R@1 under `scheme` (a table3.csv without
+    the drop columns, from an older irnoise, counts as measured)."""
     from irnoise.report.table3 import drop_is_measurable
 
     mine = rows[rows["scheme"] == scheme]
-    if "drop_low" in mine and not all(drop_is_measurable(row) for _, row in mine.iterrows()):
-        return f"{scheme}\n(no measurable drop)"
-    return scheme
+    return "drop_low" not in mine or all(drop_is_measurable(row) for _, row in mine.iterrows())
+
+
+def scheme_label(scheme: str, measured: bool) -> str:
+    """The scheme's name, and a warning where its shares divide by noise."""
+    return scheme if measured else f"{scheme}\n(no measurable drop)"
 
 
 def label_cut_bars(axis: Any, positions: Any, values: Any) -> None:
