@@ -145,3 +145,15 @@ def test_table4_names_mismatched_inputs(tmp_path, capsys):
     code = main(["table4", "--out", str(tmp_path / "t.csv"), *args])
     assert code == 2
     assert "must list one file per run each, got 2, 1 and 1" in capsys.readouterr().err
+
+
+def test_detection_figure_names_a_missing_or_broken_table(tmp_path, capsys):
+    table, out = tmp_path / "t4.csv", tmp_path / "fig.png"
+    args = ["figure", "detection_pr", "--table", str(table), "--out", str(out)]
+    args += ["--scores", "a", "--labels", "b", "--clean", "c"]
+    assert main(args) == 2
+    assert f"Table 4 {table} does not exist: build it with" in capsys.readouterr().err
+    table.write_text("experiment,detector\nsop,knn\n")
+    assert main(args) == 2
+    assert f"Table 4 {table} lacks columns ['average_precision']" in capsys.readouterr().err
+    assert not out.exists()

@@ -210,3 +210,23 @@ def test_figure_is_drawn(table3_inputs, tmp_path):
     out = tmp_path / "fig.png"
     assert main(["figure", "recovered_share", "--out", str(out), str(tmp_path / "t3.csv")]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "Table 3 {path} does not exist: build it with `snakemake --cores all"),
+        ("", "Table 3 {path} is not a readable CSV table (No columns to parse from file)"),
+        ("experiment,method\nsop,prism\n", "Table 3 {path} lacks columns ['scheme', 'level'"),
+    ],
+)
+def test_figure_names_a_missing_or_broken_table(tmp_path, capsys, content, message):
+    from irnoise.cli import main
+
+    table = tmp_path / "t3.csv"
+    if content is not None:
+        table.write_text(content)
+    out = tmp_path / "fig.png"
+    assert main(["figure", "recovered_share", "--out", str(out), str(table)]) == 2
+    assert message.format(path=table) in capsys.readouterr().err
+    assert not out.exists()

@@ -53,6 +53,24 @@ def read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:
     return data
 
 
+def read_csv(
+    path: str | os.PathLike, what: str, remedy: str, columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    """A CSV table from disk with `columns`, or a UserError naming the file and `remedy`."""
+    import pandas as pd
+
+    if not Path(path).is_file():
+        raise UserError(f"{what} {path} does not exist: {remedy}")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise UserError(f"{what} {path} is not a readable CSV table ({reason}): {remedy}") from None
+    if missing := [column for column in columns if column not in frame.columns]:
+        raise UserError(f"{what} {path} lacks columns {missing}: {remedy}")
+    return frame
+
+
 def _metric_value(value: Any) -> float:
     # Evaluation writes null where a metric is undefined (e.g. no query has a match).
     return math.nan if value is None else float(value)
@@ -112,11 +130,8 @@ def write_metrics_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 
 def read_metrics_csv(path: str | os.PathLike) -> pd.DataFrame:
     """results/metrics.csv back as the tidy table, checked for its columns."""
-    import pandas as pd
 
-    if not Path(path).is_file():
-        raise UserError(f"metrics table {path} does not exist: build it with `irnoise collect`")
-    frame = pd.read_csv(path)
+    frame = read_csv(path, "metrics table", "build it with `irnoise collect`")
     if "method" not in frame.columns:  # a table collected before the method axis
         frame.insert(COLUMNS.index("method"), "method", DEFAULT_METHOD)
     missing = [column for column in COLUMNS if column not in frame.columns]

@@ -20,15 +20,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def draw(args: argparse.Namespace) -> None:
     import matplotlib
-    import pandas as pd
 
     from irnoise.detect.evaluation import precision_recall_curve
     from irnoise.detect.scores import load
     from irnoise.layout import parse_run_path
+    from irnoise.report.collect import read_csv
     from irnoise.report.figures import SCHEME_ORDER, panel_grid, save_figure
     from irnoise.report.table4 import best_detector, changed_mask
 
-    detector = best_detector(pd.read_csv(args.table))
+    table = read_csv(
+        args.table,
+        "Table 4",
+        "build it with `snakemake --cores all results/table4.csv`",
+        ("detector", "average_precision"),
+    )
+    detector = best_detector(table)
     runs = [
         (parse_run_path(scores), scores, labels, clean)
         for scores, labels, clean in zip(args.scores, args.labels, args.clean, strict=True)

@@ -15,6 +15,16 @@ import argparse
 from typing import Any
 
 SHARE_LIMITS = (-150.0, 200.0)  # % of the drop recovered shown on the axis
+# What draw() reads of results/table3.csv.
+TABLE3_COLUMNS = (
+    "experiment",
+    "method",
+    "scheme",
+    "level",
+    "recovered",
+    "recovered_low",
+    "recovered_high",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,13 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def draw(args: argparse.Namespace) -> None:
     import numpy as np
-    import pandas as pd
 
     from irnoise.errors import UserError
     from irnoise.layout import level_name
+    from irnoise.report.collect import read_csv
     from irnoise.report.figures import SCHEME_ORDER, panel_grid, percent_axis, save_figure
 
-    table = pd.read_csv(args.table)
+    remedy = "build it with `snakemake --cores all results/table3.csv`"
+    table = read_csv(args.table, "Table 3", remedy, TABLE3_COLUMNS)
     table = table[table["method"] != "none"]
     if table.empty:
         raise UserError(f"{args.table} has no method besides none: nothing to draw")
