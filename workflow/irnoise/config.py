@@ -330,6 +330,18 @@ def schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA.read_text())
 
 
+def schema_default(*keys: str) -> Any:
+    """The schema's default of one key: `schema_default("detect", "k")`, or under a definition,
+    `schema_default("$defs", "experiment", "threads")`. Commands take their option defaults
+    from here, so that a default is written once, in the schema."""
+    node: Mapping[str, Any] = schema()
+    if keys and keys[0] == "$defs":
+        node, keys = node["$defs"][keys[1]], keys[2:]
+    for key in keys:
+        node = node["properties"][key]
+    return node["default"]
+
+
 def schema_errors(instance: Any, definition: Mapping[str, Any]) -> list[str]:
     """The first errors (at most 3) as key path, value and what was expected."""
     import jsonschema
