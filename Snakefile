@@ -43,7 +43,7 @@ include: "workflow/rules/methods.smk"
 rule all:
     default_target: True
     input:
-        final_targets(),
+        PLAN.final_targets(),
 
 
 # The report jobs take seconds: on a cluster they run where Snakemake runs, not in the queue.

@@ -1,26 +1,27 @@
-"""The study's configuration as frozen dataclasses: every default once, every check before a job.
+"""The study's configuration as frozen dataclasses, its defaults from the schema, its checks.
 
-`workflow/schemas/config.schema.yaml` stays the user's reference (each key, its meaning and
-its default); `load_study(config)` checks a config against it and returns a `Study`:
-datasets, experiments (each with its `Training` settings) and the noise grid, with every
-key the config leaves out set to the dataclasses' defaults (a test checks they equal the
-schema's). Snakemake builds the study once (common.smk); `irnoise train` and
-`irnoise evaluate` read their JSON into `Training` / `Evaluation`, so a command run by hand
-uses the very defaults the workflow uses.
+`workflow/schemas/config.schema.yaml` is the user's reference and the one place a default
+is written: `with_defaults(config)` fills every key a config leaves out from it, and
+`load_study(config)` checks the config against it and returns a `Study` of frozen
+dataclasses, which have no defaults of their own. Snakemake fills its `config` once
+(common.smk), so that rules, report captions and commands see the same values;
+`irnoise train` and `irnoise evaluate` fill their --config JSON from the same schema, so a
+command run by hand uses the very defaults the workflow uses.
 
 Checks that would otherwise fail hours later, at train or evaluate time, run here, so
 that `snakemake -n` stops with one message naming the key: schemes within the grid,
 experiments naming configured datasets, and names safe as path parts (loss names and
 `loss_params` are checked by `irnoise.train.loss_check`, which common.smk runs next).
 
-Adding a key: add it to the schema and to one dataclass below (`Training` if it changes
-a trained model, else `Experiment`); tests/test_config.py fails until both agree.
+Adding a key: add it, with its default, to the schema and a field to one dataclass below
+(`Training` if it changes a trained model, else `Experiment`).
 This module imports only the standard library at module level (`irnoise noise` and the
 Snakefile stay light).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import functools
@@ -32,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from irnoise.errors import UserError
+from irnoise.plan import PLAIN, RAW
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
-SCHEMES = ("uniform", "large", "small")
 # Names become path parts (data/shards/<name>/, results/runs/<name>/...) and wildcards.
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # Each loss's own defaults, applied only to that loss (the paper's ArcFace scale and margin).
@@ -77,30 +78,34 @@ def unknown_key_message(where: str, key: str, known: list[str]) -> str:
     return f"{where}: unknown key {key!r}: {hint}known keys: {', '.join(known)}"
 
 
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
+
+
 @dataclass(frozen=True)
 class Training:
     """An experiment's settings that change its trained model (the train job's --config)."""
 
-    backbone: str = "resnet50"
-    pretrained: str | None = None
-    embedding_size: int = 512
-    width: int = 32
-    loss: str = "ArcFaceLoss"
-    loss_params: Mapping[str, Any] = field(default_factory=dict)
-    epochs: int = 16
-    batch_size: int = 256
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    loss_lr: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 0.0001
-    lr_milestones: tuple[int, ...] = (9, 14)
-    lr_gamma: float = 0.1
-    crop_size: int = 224
-    flip: bool = True
-    compile: bool = False
-    gpus: int = 1
-    workers: int | None = None
+    backbone: str
+    pretrained: str | None
+    embedding_size: int
+    width: int
+    loss: str
+    loss_params: Mapping[str, Any]
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    loss_lr: float | None
+    momentum: float
+    weight_decay: float
+    lr_milestones: tuple[int, ...]
+    lr_gamma: float
+    crop_size: int
+    flip: bool
+    compile: bool
+    gpus: int
+    workers: int | None
 
     def __post_init__(self) -> None:
         # The loss's own defaults under what the user wrote, for that loss only.
@@ -109,34 +114,40 @@ class Training:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "--config") -> Training:
-        """From a command's JSON (or a config's experiment): known keys, schema-checked values."""
-        training = _from_mapping(cls, values, where)
+        """From a command's JSON (or a config's experiment): known keys, schema-checked values,
+        the schema's defaults for the rest."""
         check_values(values, "experiment", where)
-        return training
+        return _from_mapping(cls, experiment_defaults(cls) | dict(values), where)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (lists, dicts): the train job's --config, model.pt's config."""
         return plain(dataclasses.asdict(self))
 
 
-TRAINING_KEYS = frozenset(f.name for f in dataclasses.fields(Training))
+TRAINING_KEYS = _field_names(Training)
 
 
 @dataclass(frozen=True)
 class Evaluation:
     """The settings the evaluate job depends on (its --config)."""
 
-    crop_size: int = Training.crop_size
-    eval_batch_size: int = 256
+    crop_size: int
+    eval_batch_size: int
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "--config") -> Evaluation:
-        evaluation = _from_mapping(cls, values, where)
         check_values(values, "experiment", where)
-        return evaluation
+        return _from_mapping(cls, experiment_defaults(cls) | dict(values), where)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def experiment_defaults(cls: type) -> dict[str, Any]:
+    """The schema's defaults of an experiment's keys that are fields of `cls`."""
+    properties = schema()["$defs"]["experiment"]["properties"]
+    names = _field_names(cls)
+    return {key: spec["default"] for key, spec in properties.items() if key in names}
 
 
 @dataclass(frozen=True)
@@ -147,18 +158,19 @@ class Experiment:
     train: str
     eval: str
     task: str
-    schemes: tuple[str, ...] | None = None
-    eval_batch_size: int = Evaluation.eval_batch_size
-    threads: int = 8
-    runtime: int = 720
-    mem_mb: int = 32000
-    keep_checkpoint: bool = False
-    methods: tuple[str, ...] = ("none",)
-    method_params: Mapping[str, Any] = field(default_factory=dict)
-    training: Training = field(default_factory=Training)
+    schemes: tuple[str, ...] | None
+    eval_batch_size: int
+    threads: int
+    runtime: int
+    mem_mb: int
+    keep_checkpoint: bool
+    methods: tuple[str, ...]
+    method_params: Mapping[str, Any]
+    training: Training
 
     @classmethod
     def from_mapping(cls, name: str, values: Mapping[str, Any]) -> Experiment:
+        """From a config's experiment, filled with the schema's defaults (`with_defaults`)."""
         where = f"experiments.{name}"
         training = {key: value for key, value in values.items() if key in TRAINING_KEYS}
         own = {key: value for key, value in values.items() if key not in TRAINING_KEYS}
@@ -172,36 +184,32 @@ class Experiment:
 
     @property
     def robust_methods(self) -> list[str]:
-        """The methods other than none (Table 3; docs/methods.md)."""
-        return [method for method in self.methods if method != "none"]
+        """The methods other than plain training (Table 3; docs/methods.md)."""
+        return [method for method in self.methods if method != PLAIN]
 
     def method_settings(self, method: str) -> dict[str, Any]:
-        """A method's parameters: what the config gives over the schema's defaults (the
-        schema documents each with its source)."""
-        methods = schema()["$defs"]["experiment"]["properties"]["method_params"]["properties"]
-        defined = methods.get(method, {}).get("properties", {})
-        defaults = {key: spec["default"] for key, spec in defined.items()}
-        return defaults | plain(self.method_params.get(method, {}))
+        """A method's parameters, the schema's defaults filled in (its sources: docs/methods.md)."""
+        return plain(self.method_params.get(method, {}))
 
 
 @dataclass(frozen=True)
 class Synthetic:
     shape: str
-    scale: float = 0.05
-    image_size: int = 48
-    seed: int = 0
+    scale: float
+    image_size: int
+    seed: int
 
 
 @dataclass(frozen=True)
 class Dataset:
     name: str
     source: str
-    root: str | None = None
-    image_size: int = 256
-    shard_size: int = 2000
-    skip_corrupt: bool = False
-    synthetic: Synthetic | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+    root: str | None
+    image_size: int
+    shard_size: int
+    skip_corrupt: bool
+    synthetic: Synthetic | None
+    options: Mapping[str, Any]
 
     @classmethod
     def from_mapping(cls, name: str, values: Mapping[str, Any]) -> Dataset:
@@ -210,12 +218,12 @@ class Dataset:
             values["synthetic"] = _from_mapping(
                 Synthetic, values["synthetic"], f"datasets.{name}.synthetic"
             )
-        return _from_mapping(cls, values, f"datasets.{name}", name=name)
+        return _from_mapping(cls, {"synthetic": None} | values, f"datasets.{name}", name=name)
 
     @property
     def path(self) -> str:
         """Folder holding the dataset in its native layout."""
-        return self.root if self.root is not None else f"data/raw/{self.name}"
+        return self.root if self.root is not None else RAW.format(dataset=self.name)
 
     @property
     def is_synthetic(self) -> bool:
@@ -232,55 +240,52 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Noise:
-    schemes: tuple[str, ...] = SCHEMES
-    levels: tuple[float, ...] = (0.01, 0.05, 0.1)
-    figure_level: float | None = None
+    schemes: tuple[str, ...]
+    levels: tuple[float, ...]
+    figure_level: float | None
 
 
 @dataclass(frozen=True)
 class Detect:
     """Label-suspicion detection: Table 4's detectors and a user's dataset's ranking."""
 
-    k: int = 10
-    cleanlab_max_cells: int = 250_000_000
-    detector: str = "knn"
-    top: int = 12
+    k: int
+    cleanlab_max_cells: int
+    detector: str
+    top: int
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "--config") -> Detect:
-        properties = schema()["properties"]["detect"]["properties"]
-        definition = {"type": "object", "properties": properties}
+        """From a config's or a command's detect settings, the schema's defaults filled in."""
+        definition = schema()["properties"]["detect"]
         if lines := schema_errors(dict(values), definition):
             raise UserError(f"{where}: " + "; ".join(lines))
-        return _from_mapping(cls, values, where)
+        defaults = {key: spec["default"] for key, spec in definition["properties"].items()}
+        return _from_mapping(cls, defaults | dict(values), where)
 
 
 @dataclass(frozen=True)
 class Table3:
     """Table 3's grid (noise-robust methods); None: the study's own levels or seeds."""
 
-    levels: tuple[float, ...] | None = None
-    seeds: tuple[int, ...] | None = None
+    levels: tuple[float, ...] | None
+    seeds: tuple[int, ...] | None
 
 
 @dataclass(frozen=True)
 class Study:
     datasets: Mapping[str, Dataset]
     experiments: Mapping[str, Experiment]
-    noise: Noise = field(default_factory=Noise)
-    seeds: tuple[int, ...] = (0,)
-    detect: Detect = field(default_factory=Detect)
-    table3: Table3 = field(default_factory=Table3)
-    extra_targets: tuple[str, ...] = ()
-    reference_histograms: tuple[str, ...] = (
-        "sop_train",
-        "inshop_train",
-        "cub_train",
-        "cars_train",
-    )
+    noise: Noise
+    seeds: tuple[int, ...]
+    detect: Detect
+    table3: Table3
+    extra_targets: tuple[str, ...]
+    reference_histograms: tuple[str, ...]
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> Study:
+        """From a checked config filled with the schema's defaults (`with_defaults`)."""
         values = {key: value for key, value in config.items() if not key.startswith("x-")}
         values["datasets"] = {
             name: Dataset.from_mapping(name, d) for name, d in config["datasets"].items()
@@ -288,13 +293,48 @@ class Study:
         values["experiments"] = {
             name: Experiment.from_mapping(name, e) for name, e in config["experiments"].items()
         }
-        if "noise" in values:
-            values["noise"] = _from_mapping(Noise, values["noise"], "noise")
-        if "table3" in values:
-            values["table3"] = _from_mapping(Table3, values["table3"], "table3")
-        if "detect" in values:
-            values["detect"] = Detect.from_mapping(values["detect"], "detect")
+        values["noise"] = _from_mapping(Noise, values["noise"], "noise")
+        values["table3"] = _from_mapping(Table3, values["table3"], "table3")
+        values["detect"] = Detect.from_mapping(values["detect"], "detect")
         return _from_mapping(cls, values, "config")
+
+
+# --- defaults -------------------------------------------------------------------------------
+
+
+def with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `config` with every key it leaves out set to the schema's default, at every
+    depth (each experiment, dataset and method's parameters). A value of the wrong type is
+    left as it is, for `check_schema` to name."""
+    filled = copy.deepcopy(plain(config))
+    _fill_defaults(filled, schema())
+    return filled
+
+
+def _fill_defaults(instance: Any, node: Mapping[str, Any]) -> None:
+    node = _resolved(node)
+    if not isinstance(instance, dict):
+        return
+    properties = node.get("properties", {})
+    for key, definition in properties.items():
+        definition = _resolved(definition)
+        if key not in instance and "default" in definition:
+            instance[key] = copy.deepcopy(definition["default"])
+        if key in instance:
+            _fill_defaults(instance[key], definition)
+    entries = node.get("additionalProperties")
+    if isinstance(entries, Mapping):
+        for key, value in instance.items():
+            if key not in properties:
+                _fill_defaults(value, entries)
+
+
+def _resolved(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A schema node with its local `$ref` (#/$defs/<name>) followed."""
+    reference = node.get("$ref") if isinstance(node, Mapping) else None
+    if reference is None:
+        return node
+    return schema()["$defs"][reference.removeprefix("#/$defs/")]
 
 
 # --- loading and checking -------------------------------------------------------------
@@ -306,6 +346,7 @@ def load_study(config: Mapping[str, Any]) -> Study:
     Losses are checked apart (`irnoise.train.loss_check`): that check needs torch.
     """
     check_names(config)
+    config = with_defaults(config)
     check_schema(config)
     study = Study.from_mapping(config)
     check_references(study)

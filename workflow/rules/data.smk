@@ -4,7 +4,7 @@
 
 rule synth:
     output:
-        directory("data/raw/{dataset}"),
+        directory(RAW),
     log:
         "logs/synth/{dataset}.log",
     benchmark:
@@ -48,9 +48,7 @@ rule shard:
         mem_mb=8000,
     params:
         settings=lambda w: shard_params(w.dataset),
-        skip_corrupt=lambda w: (
-            "--skip-corrupt" if DATASETS[w.dataset].skip_corrupt else ""
-        ),
+        skip_corrupt=skip_corrupt_flag,
     shell:
         "irnoise shard --source {params.settings[source]:q}"
         " --root {params.settings[root]:q} --out {output:q}"

@@ -5,9 +5,8 @@
 rule detect_run:
     input:
         model=f"{RUN_DIR}/model.pt",
-        shards=lambda w: SHARDS.format(dataset=EXPERIMENTS[w.experiment].train),
-        labels=lambda w: LABELS.format(dataset=EXPERIMENTS[w.experiment].train, **w)
-        + ".npy",
+        shards=train_shards,
+        labels=noisy_labels,
     output:
         f"{RUN_DIR}/detect.npz",
     log:
@@ -18,13 +17,13 @@ rule detect_run:
         scheme=NOISE_SCHEME_PATTERN,
     conda:
         "../../envs/gpu.yaml"
-    threads: lambda w: EXPERIMENTS[w.experiment].threads
+    threads: job_threads
     resources:
-        gpu=lambda w: min(EXPERIMENTS[w.experiment].training.gpus, 1),
+        gpu=one_gpu,
         runtime=60,
-        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
+        mem_mb=job_mem_mb,
     params:
-        config=lambda w: detect_config(w.experiment),
+        config=detect_config,
     shell:
         "irnoise detect --model {input.model:q} --shards {input.shards:q}"
         " --labels {input.labels:q} --config {params.config:q} --out {output:q}"
@@ -33,9 +32,9 @@ rule detect_run:
 
 rule table4:
     input:
-        scores=detect_inputs("scores"),
-        labels=detect_inputs("labels"),
-        clean=detect_inputs("clean"),
+        scores=PLAN.detect_inputs("scores"),
+        labels=PLAN.detect_inputs("labels"),
+        clean=PLAN.detect_inputs("clean"),
     output:
         csv=report(
             "results/table4.csv", caption="../report/table4.rst", category="Tables"
@@ -52,9 +51,9 @@ rule table4:
 
 rule figure_detection_pr:
     input:
-        scores=detect_inputs("scores"),
-        labels=detect_inputs("labels"),
-        clean=detect_inputs("clean"),
+        scores=PLAN.detect_inputs("scores"),
+        labels=PLAN.detect_inputs("labels"),
+        clean=PLAN.detect_inputs("clean"),
         table="results/table4.csv",
     output:
         report(
@@ -75,27 +74,27 @@ rule figure_detection_pr:
 rule detect_dataset:
     input:
         model=detect_model,
-        shards="data/shards/{dataset}",
+        shards=SHARDS,
     output:
-        scores="results/detect/{dataset}/detect.npz",
-        csv="results/detect/{dataset}/suspicious.csv",
-        picture="results/detect/{dataset}/top_suspicious.png",
+        scores=f"{DETECT_DIR}/detect.npz",
+        csv=f"{DETECT_DIR}/suspicious.csv",
+        picture=f"{DETECT_DIR}/top_suspicious.png",
     log:
         "logs/detect/{dataset}.log",
     benchmark:
         "benchmarks/detect/{dataset}.tsv"
     conda:
         "../../envs/gpu.yaml"
-    threads: lambda w: EXPERIMENTS[detect_experiment(w.dataset)].threads
+    threads: job_threads
     resources:
-        gpu=lambda w: min(EXPERIMENTS[detect_experiment(w.dataset)].training.gpus, 1),
+        gpu=one_gpu,
         runtime=60,
-        mem_mb=lambda w: EXPERIMENTS[detect_experiment(w.dataset)].mem_mb,
+        mem_mb=job_mem_mb,
     params:
-        config=lambda w: detect_config(detect_experiment(w.dataset)),
+        config=detect_config,
         dataset=lambda w: dataset_identity(w.dataset),
-        detector=DETECT.detector,
-        top=DETECT.top,
+        detector=STUDY.detect.detector,
+        top=STUDY.detect.top,
     shell:
         "irnoise detect --model {input.model:q} --shards {input.shards:q}"
         " --config {params.config:q} --dataset {params.dataset:q} --out {output.scores:q}"

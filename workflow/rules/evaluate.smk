@@ -5,7 +5,7 @@
 rule evaluate:
     input:
         model=f"{RUN_DIR}/model.pt",
-        shards=lambda w: f"data/shards/{EXPERIMENTS[w.experiment].eval}",
+        shards=eval_shards,
     output:
         metrics=f"{RUN_DIR}/metrics.json",
         per_query=f"{RUN_DIR}/per_query.npz",
@@ -17,14 +17,14 @@ rule evaluate:
         scheme=RUN_SCHEME_PATTERN,
     conda:
         "../../envs/gpu.yaml"
-    threads: lambda w: EXPERIMENTS[w.experiment].threads
+    threads: job_threads
     resources:
-        gpu=lambda w: min(EXPERIMENTS[w.experiment].training.gpus, 1),
+        gpu=one_gpu,
         runtime=60,
-        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
+        mem_mb=job_mem_mb,
     params:
-        task=lambda w: EXPERIMENTS[w.experiment].task,
-        config=lambda w: evaluation_config(w.experiment),
+        task=experiment_task,
+        config=evaluation_config,
         run=run_identity,
     shell:
         "irnoise evaluate --model {input.model:q} --shards {input.shards:q}"

@@ -1,10 +1,11 @@
-# Noise-robust training methods (Table 3). Method none is the study's own runs under
-# results/runs/; every other method's runs live under results/methods/<method>/, so that
-# adding a method adds only its runs. Sub-center ArcFace takes two stages: a model
-# trained with SubCenterArcFaceLoss, its keep-mask, then the retraining on the kept rows.
+# Noise-robust training methods (Table 3). Plain training (method none) is the study's
+# own runs under results/runs/; every other method's runs live under
+# results/methods/<method>/, so that adding a method adds only its runs. Sub-center
+# ArcFace takes two stages: a model trained with SubCenterArcFaceLoss, its keep-mask,
+# then the retraining on the kept rows.
 
 
-rule train_method:
+use rule train as train_method with:
     input:
         unpack(method_train_input),
     output:
@@ -18,30 +19,15 @@ rule train_method:
     wildcard_constraints:
         method=ROBUST_METHOD_PATTERN,
         scheme=NOISE_SCHEME_PATTERN,
-    conda:
-        "../../envs/gpu.yaml"
-    threads: lambda w: EXPERIMENTS[w.experiment].threads
-    resources:
-        gpu=lambda w: EXPERIMENTS[w.experiment].training.gpus,
-        runtime=lambda w: EXPERIMENTS[w.experiment].runtime,
-        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
     params:
-        config=lambda w: training_config(w.experiment),
-        method=method_spec,
+        config=training_config,
         labels=labels_flag,
-        keep=keep_flag,
+        method=method_flags,
         run_dir=METHOD_DIR,
         keep_checkpoint=checkpoint_flag,
-    shell:
-        "irnoise train --shards {input.shards:q} {params.labels} --config {params.config:q}"
-        " --method {params.method:q} {params.keep} --seed {wildcards.seed:q}"
-        " --out-dir {params.run_dir:q} {params.keep_checkpoint} --threads {threads}"
-        " 2> {log:q}"
 
 
-rule train_subcenter:
-    input:
-        unpack(train_input),
+use rule train as train_subcenter with:
     output:
         model=f"{SUBCENTER_DIR}/model.pt",
         history=f"{SUBCENTER_DIR}/history.csv",
@@ -51,22 +37,12 @@ rule train_subcenter:
         f"benchmarks/train/methods/{SUBCENTER_RUN}.stage1.tsv"
     wildcard_constraints:
         scheme=NOISE_SCHEME_PATTERN,
-    conda:
-        "../../envs/gpu.yaml"
-    threads: lambda w: EXPERIMENTS[w.experiment].threads
-    resources:
-        gpu=lambda w: EXPERIMENTS[w.experiment].training.gpus,
-        runtime=lambda w: EXPERIMENTS[w.experiment].runtime,
-        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
     params:
-        config=lambda w: subcenter_config(w.experiment),
+        config=subcenter_config,
         labels=labels_flag,
+        method="",
         run_dir=SUBCENTER_DIR,
         keep_checkpoint=checkpoint_flag,
-    shell:
-        "irnoise train --shards {input.shards:q} {params.labels} --config {params.config:q}"
-        " --seed {wildcards.seed:q} --out-dir {params.run_dir:q} {params.keep_checkpoint}"
-        " --threads {threads} 2> {log:q}"
 
 
 rule subcenter_mask:
@@ -83,24 +59,22 @@ rule subcenter_mask:
         scheme=NOISE_SCHEME_PATTERN,
     conda:
         "../../envs/gpu.yaml"
-    threads: lambda w: EXPERIMENTS[w.experiment].threads
+    threads: job_threads
     resources:
         runtime=30,
-        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
+        mem_mb=job_mem_mb,
     params:
-        threshold=lambda w: EXPERIMENTS[w.experiment].method_settings("subcenter")[
-            "threshold"
-        ],
+        threshold=subcenter_threshold,
     shell:
         "irnoise subcenter --model {input.model:q} --shards {input.shards:q}"
         " --labels {input.labels:q} --threshold {params.threshold} --out {output:q}"
         " --threads {threads} 2> {log:q}"
 
 
-rule evaluate_method:
+use rule evaluate as evaluate_method with:
     input:
         model=f"{METHOD_DIR}/model.pt",
-        shards=lambda w: SHARDS.format(dataset=EXPERIMENTS[w.experiment].eval),
+        shards=eval_shards,
     output:
         metrics=f"{METHOD_DIR}/metrics.json",
         per_query=f"{METHOD_DIR}/per_query.npz",
@@ -111,29 +85,13 @@ rule evaluate_method:
     wildcard_constraints:
         method=ROBUST_METHOD_PATTERN,
         scheme=NOISE_SCHEME_PATTERN,
-    conda:
-        "../../envs/gpu.yaml"
-    threads: lambda w: EXPERIMENTS[w.experiment].threads
-    resources:
-        gpu=lambda w: min(EXPERIMENTS[w.experiment].training.gpus, 1),
-        runtime=60,
-        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
-    params:
-        task=lambda w: EXPERIMENTS[w.experiment].task,
-        config=lambda w: evaluation_config(w.experiment),
-        run=method_run_identity,
-    shell:
-        "irnoise evaluate --model {input.model:q} --shards {input.shards:q}"
-        " --task {params.task:q} --config {params.config:q} --run {params.run:q}"
-        " --out {output.metrics:q} --per-query {output.per_query:q}"
-        " --threads {threads} 2> {log:q}"
 
 
 rule table3:
     input:
-        metrics=table3_files("metrics.json"),
-        filters=table3_files("filter.json", with_none=False),
-        per_query=table3_files("per_query.npz"),
+        metrics=PLAN.table3_files("metrics.json"),
+        filters=PLAN.table3_files("filter.json", with_plain=False),
+        per_query=PLAN.table3_files("per_query.npz"),
     output:
         csv=report(
             "results/table3.csv", caption="../report/table3.rst", category="Tables"

@@ -4,7 +4,7 @@
 
 rule noise:
     input:
-        "data/shards/{dataset}",
+        SHARDS,
     output:
         labels=f"{LABELS}.npy",
         stats=f"{LABELS}.json",

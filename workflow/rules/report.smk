@@ -4,7 +4,7 @@
 
 rule collect_metrics:
     input:
-        run_files("metrics.json"),
+        PLAN.run_files("metrics.json"),
     output:
         report(
             "results/metrics.csv", caption="../report/metrics.rst", category="Tables"
@@ -19,8 +19,8 @@ rule collect_metrics:
 
 rule table1:
     input:
-        metrics=run_files("metrics.json", schemes=["uniform"]),
-        per_query=run_files("per_query.npz", schemes=["uniform"]),
+        metrics=PLAN.run_files("metrics.json", schemes=[TABLE1_SCHEME]),
+        per_query=PLAN.run_files("per_query.npz", schemes=[TABLE1_SCHEME]),
     output:
         csv=report(
             "results/table1.csv", caption="../report/table1.rst", category="Tables"
@@ -37,9 +37,9 @@ rule table1:
 
 rule findings:
     input:
-        metrics=run_files("metrics.json"),
-        per_query=run_files("per_query.npz"),
-        stats=label_stats_files(),
+        metrics=PLAN.run_files("metrics.json"),
+        per_query=PLAN.run_files("per_query.npz"),
+        stats=PLAN.label_stats_files(),
     output:
         csv=report(
             "results/findings.csv",
@@ -58,7 +58,7 @@ rule findings:
 
 rule table2:
     input:
-        label_stats_files(),
+        PLAN.label_stats_files(),
     output:
         csv=report(
             "results/table2.csv", caption="../report/table2.rst", category="Tables"
@@ -70,9 +70,9 @@ rule table2:
         "../../envs/cpu.yaml"
     params:
         references=",".join(STUDY.reference_histograms),
-        levels=",".join(LEVELS),
-        seeds=",".join(SEEDS),
-        schemes=",".join(NOISE.schemes),
+        levels=",".join(PLAN.levels),
+        seeds=",".join(PLAN.seeds),
+        schemes=",".join(STUDY.noise.schemes),
     shell:
         "irnoise table2 --references {params.references:q} --levels {params.levels:q}"
         " --seeds {params.seeds:q} --schemes {params.schemes:q} --out {output.csv:q}"
@@ -81,7 +81,7 @@ rule table2:
 
 rule figure_class_sizes:
     input:
-        expand("data/shards/{dataset}", dataset=train_datasets()),
+        expand(SHARDS, dataset=PLAN.train_datasets()),
     output:
         report(
             "results/figures/fig1_class_sizes.png",
@@ -93,10 +93,10 @@ rule figure_class_sizes:
     conda:
         "../../envs/cpu.yaml"
     params:
-        names=",".join(train_datasets()),
+        names=",".join(PLAN.train_datasets()),
         references=",".join(STUDY.reference_histograms),
-        level=figure_level(),
-        seed=SEEDS[0],
+        level=PLAN.figure_level(),
+        seed=PLAN.seeds[0],
     shell:
         "irnoise figure class_sizes --names {params.names:q}"
         " --references {params.references:q} --level {params.level:q}"
@@ -105,7 +105,7 @@ rule figure_class_sizes:
 
 rule figure_training_curves:
     input:
-        run_files("history.csv", schemes=["uniform"]),
+        PLAN.run_files("history.csv", schemes=[TABLE1_SCHEME]),
     output:
         report(
             "results/figures/fig2_training_curves.png",
@@ -122,13 +122,13 @@ rule figure_training_curves:
 
 rule figure_noise_patterns:
     input:
-        metrics=run_files(
-            "metrics.json", experiments=experiments_with_task("retrieval")
+        metrics=PLAN.run_files(
+            "metrics.json", experiments=PLAN.experiments_with_task(RETRIEVAL)
         ),
-        per_query=run_files(
-            "per_query.npz", experiments=experiments_with_task("retrieval")
+        per_query=PLAN.run_files(
+            "per_query.npz", experiments=PLAN.experiments_with_task(RETRIEVAL)
         ),
-        stats=label_stats_files(),
+        stats=PLAN.label_stats_files(),
     output:
         report(
             "results/figures/fig3_noise_patterns.png",
@@ -146,8 +146,8 @@ rule figure_noise_patterns:
 
 rule figure_retrieval_vs_classification:
     input:
-        metrics=run_files("metrics.json", schemes=["uniform"]),
-        per_query=run_files("per_query.npz", schemes=["uniform"]),
+        metrics=PLAN.run_files("metrics.json", schemes=[TABLE1_SCHEME]),
+        per_query=PLAN.run_files("per_query.npz", schemes=[TABLE1_SCHEME]),
     output:
         report(
             "results/figures/fig_retrieval_vs_classification.png",

@@ -1,7 +1,8 @@
 # One training job per experiment x scheme x level x seed; the clean run
 # (scheme "clean", level 0) is shared by every scheme. The checkpoint beside the
 # outputs is not declared, so that a killed or failed job keeps it and resumes; a
-# finished run deletes it (experiments.<name>.keep_checkpoint keeps it).
+# finished run deletes it (experiments.<name>.keep_checkpoint keeps it). The
+# noise-robust methods' trainings (methods.smk) are this rule with other paths and flags.
 
 
 rule train:
@@ -18,17 +19,18 @@ rule train:
         scheme=RUN_SCHEME_PATTERN,
     conda:
         "../../envs/gpu.yaml"
-    threads: lambda w: EXPERIMENTS[w.experiment].threads
+    threads: job_threads
     resources:
-        gpu=lambda w: EXPERIMENTS[w.experiment].training.gpus,
-        runtime=lambda w: EXPERIMENTS[w.experiment].runtime,
-        mem_mb=lambda w: EXPERIMENTS[w.experiment].mem_mb,
+        gpu=job_gpus,
+        runtime=job_runtime,
+        mem_mb=job_mem_mb,
     params:
-        config=lambda w: training_config(w.experiment),
+        config=training_config,
         labels=labels_flag,
+        method="",
         run_dir=RUN_DIR,
         keep_checkpoint=checkpoint_flag,
     shell:
-        "irnoise train --shards {input.shards:q} {params.labels} --config {params.config:q}"
-        " --seed {wildcards.seed:q} --out-dir {params.run_dir:q} {params.keep_checkpoint}"
-        " --threads {threads} 2> {log:q}"
+        "irnoise train --shards {input.shards:q} {params.labels} {params.method}"
+        " --config {params.config:q} --seed {wildcards.seed:q} --out-dir {params.run_dir:q}"
+        " {params.keep_checkpoint} --threads {threads} 2> {log:q}"

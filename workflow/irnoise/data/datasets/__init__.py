@@ -15,12 +15,17 @@ dataset it imitates and read back by that dataset's adapter (`SYNTHETIC_LAYOUTS`
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from irnoise.data.datasets.base import DatasetIndex, Pair, Record
 from irnoise.errors import UserError
+
+if TYPE_CHECKING:
+    from irnoise.config import Study
 
 ADAPTERS = {
     "sop": "irnoise.data.datasets.sop",
@@ -43,7 +48,7 @@ SYNTHETIC_LAYOUTS = {
     "imagenet": "imagenet",
 }
 
-__all__ = ["ADAPTERS", "SYNTHETIC_LAYOUTS", "DatasetIndex", "Pair", "Record", "adapter", "load"]
+__all__ = ["ADAPTERS", "SYNTHETIC_LAYOUTS", "DatasetIndex", "Pair", "Record", "adapter", "check_data", "load"]
 
 
 def adapter(source: str, options: dict[str, Any] | None = None) -> ModuleType:
@@ -85,3 +90,29 @@ def load(source: str, root: str | Path, options: dict[str, Any] | None = None) -
     """Index a dataset from its native layout, after checking its files are present."""
     check_present(source, root, options)
     return adapter(source, options).load(Path(root), options or {})
+
+
+def check_data(study: Study, names: Iterable[str]) -> None:
+    """Say which real datasets and pretrained weights are missing, before the jobs start
+    (the shard job stops with the expected layout; this says it all at once)."""
+    for name in names:
+        dataset = study.datasets[name]
+        if dataset.is_synthetic:
+            continue
+        missing = missing_files(dataset.source, dataset.path, dataset.adapter_options)
+        if missing:
+            print(
+                f"irnoise: dataset {name!r} ({dataset.source}) is missing from {dataset.path}: "
+                f"{', '.join(str(path) for path in missing[:3])}. Put it there, "
+                f"or set datasets.{name}.root. Expected layout:\n"
+                f"{adapter(dataset.source, dataset.adapter_options).LAYOUT}",
+                file=sys.stderr,
+            )
+    for name, experiment in study.experiments.items():
+        weights = experiment.training.pretrained
+        if weights and not Path(weights).is_file():
+            print(
+                f"irnoise: experiments.{name}.pretrained: no weights file at {weights}; "
+                "put the backbone's state dict there (nothing is downloaded)",
+                file=sys.stderr,
+            )
