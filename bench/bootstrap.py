@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from irnoise import cli
 from irnoise.report.bootstrap import paired_bootstrap, relative_drop
-from irnoise.report.samples import load_samples
+from irnoise.report.metric_samples import load_samples
 
 import fake_results
 

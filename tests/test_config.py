@@ -96,52 +96,58 @@ def test_presets_dry_run(tmp_path: Path, preset: str) -> None:
 # --- the typed config, without Snakemake ---------------------------------------------------
 
 
-def schema_defaults(properties: dict[str, Any]) -> dict[str, Any]:
-    return {key: spec.get("default") for key, spec in properties.items()}
+CONFIG_DATACLASSES = (
+    typed.Training,
+    typed.Evaluation,
+    typed.Experiment,
+    typed.Synthetic,
+    typed.Dataset,
+    typed.Noise,
+    typed.Detect,
+    typed.Table3,
+    typed.Study,
+)
 
 
-def dataclass_defaults(cls: type, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
-    defaults = {}
-    for spec in dataclasses.fields(cls):
-        if spec.name in leave_out:
-            continue
-        if spec.default is not dataclasses.MISSING:
-            value = spec.default
-        elif spec.default_factory is not dataclasses.MISSING:
-            value = spec.default_factory()
-        else:
-            value = None  # required: the schema has no default either
-        defaults[spec.name] = typed.plain(value)
-    return defaults
+def field_names(cls: type, leave_out: tuple[str, ...] = ()) -> set[str]:
+    return {spec.name for spec in dataclasses.fields(cls)} - set(leave_out)
 
 
-def test_schema_defaults_equal_the_dataclasses() -> None:
-    """Every schema key is one dataclass field with the same default, and the reverse."""
+def test_defaults_are_written_once_in_the_schema() -> None:
+    """The dataclasses have no defaults; every schema key is one dataclass field, and back."""
+    for cls in CONFIG_DATACLASSES:
+        for spec in dataclasses.fields(cls):
+            assert spec.default is dataclasses.MISSING, (cls.__name__, spec.name)
+            assert spec.default_factory is dataclasses.MISSING, (cls.__name__, spec.name)
     defs, top = SCHEMA["$defs"], SCHEMA["properties"]
-    experiment = dataclass_defaults(typed.Experiment, ("name", "training"))
-    experiment |= dataclass_defaults(typed.Training)
-    pairs = [
-        (schema_defaults(defs["experiment"]["properties"]), experiment),
-        (
-            schema_defaults(defs["dataset"]["properties"]),
-            dataclass_defaults(typed.Dataset, ("name",)),
-        ),
-        (schema_defaults(defs["synthetic"]["properties"]), dataclass_defaults(typed.Synthetic)),
-        (schema_defaults(top["noise"]["properties"]), dataclass_defaults(typed.Noise)),
-        (schema_defaults(top["detect"]["properties"]), dataclass_defaults(typed.Detect)),
-        (schema_defaults(top["table3"]["properties"]), dataclass_defaults(typed.Table3)),
-        (
-            schema_defaults(top),
-            dataclass_defaults(typed.Study) | {"noise": {}, "detect": {}, "table3": {}},
-        ),
-    ]
-    for schema, dataclass in pairs:
-        assert schema == dataclass
+    experiment = field_names(typed.Experiment, ("name", "training")) | field_names(typed.Training)
+    assert set(defs["experiment"]["properties"]) == experiment
+    assert set(defs["dataset"]["properties"]) == field_names(typed.Dataset, ("name",))
+    assert set(defs["synthetic"]["properties"]) == field_names(typed.Synthetic)
+    for section, cls in (("noise", typed.Noise), ("detect", typed.Detect), ("table3", typed.Table3)):
+        assert set(top[section]["properties"]) == field_names(cls)
+    assert set(top) == field_names(typed.Study)
     # The shared training and evaluation settings take the same defaults.
-    assert typed.Evaluation().crop_size == typed.Training().crop_size
-    assert (
-        typed.Evaluation().eval_batch_size == typed.Experiment("e", "d", "d", "t").eval_batch_size
-    )
+    assert typed.Evaluation.from_mapping({}).crop_size == typed.Training.from_mapping({}).crop_size
+
+
+def test_a_config_without_sections_is_filled_from_the_schema() -> None:
+    """What a config leaves out is what every reader sees filled: rules, captions, commands."""
+    config = {key: DEFAULT[key] for key in ("datasets", "experiments")}
+    filled = typed.with_defaults(config)
+    noise = SCHEMA["properties"]["noise"]["properties"]
+    assert filled["noise"]["levels"] == noise["levels"]["default"]
+    assert filled["detect"]["k"] == SCHEMA["properties"]["detect"]["properties"]["k"]["default"]
+    sop = filled["experiments"]["sop"]
+    assert sop["lr"] == DEFAULT["experiments"]["sop"]["lr"]  # given values stay
+    for key, spec in SCHEMA["$defs"]["experiment"]["properties"].items():
+        if key not in DEFAULT["experiments"]["sop"] and "default" in spec:
+            assert sop[key] == spec["default"] or key == "method_params", key
+    assert sop["method_params"]["prism"]["window"] == 5
+    assert config.keys() == {"datasets", "experiments"}  # the caller's dict is not changed
+    study = load_study(config)
+    assert study.noise.levels == tuple(noise["levels"]["default"])
+    assert study.seeds == tuple(SCHEMA["properties"]["seeds"]["default"])
 
 
 def test_training_keys_and_resumable_changes_are_decided_once() -> None:
@@ -164,9 +170,10 @@ def test_a_command_run_by_hand_uses_the_workflows_defaults() -> None:
 
 
 def test_arcface_defaults_only_for_arcface() -> None:
-    assert typed.Training().loss_params == {"scale": 64, "margin": 28.6}
-    assert typed.Training(loss_params={"scale": 30}).loss_params == {"scale": 30, "margin": 28.6}
-    assert typed.Training(loss="TripletMarginLoss").loss_params == {}
+    training = typed.Training.from_mapping
+    assert training({}).loss_params == {"scale": 64, "margin": 28.6}
+    assert training({"loss_params": {"scale": 30}}).loss_params == {"scale": 30, "margin": 28.6}
+    assert training({"loss": "TripletMarginLoss"}).loss_params == {}
 
 
 def edited(edit) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from irnoise.evaluate.embed import embed
 from irnoise.evaluate.metrics import retrieval_metrics, tpr_at_fpr, verification_accuracy
 from irnoise.evaluate.per_query import load_per_query
 from irnoise.evaluate.tasks import evaluate_embeddings, evaluation_splits, pair_scores
-from irnoise.report.samples import metric_samples
+from irnoise.report.metric_samples import metric_samples
 from irnoise.train.losses import build_loss, class_logits
 from irnoise.train.models import build_model
 

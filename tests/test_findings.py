@@ -13,7 +13,7 @@ import pytest
 from irnoise.commands import findings as findings_command
 from irnoise.report import findings
 from irnoise.report.bootstrap import Interval, Resampled
-from irnoise.report.findings import CONTRADICTED, INCONCLUSIVE, REPRODUCED, Study
+from irnoise.report.findings import CONTRADICTED, INCONCLUSIVE, REPRODUCED, StudyResults
 from irnoise.report.intervals import Condition, GridResamples
 
 from fake_results import write_fake_results
@@ -36,9 +36,9 @@ def metrics(values: dict[tuple[str, str, float], tuple[float, float]], seed: int
     return GridResamples(Resampled(estimates, resampled), (0, 1, 2))
 
 
-def study(values, levels=(0.05,), corrupted=None, seed: int = 0) -> Study:
+def study(values, levels=(0.05,), corrupted=None, seed: int = 0) -> StudyResults:
     present = {experiment for experiment, _, _ in values}
-    return Study(
+    return StudyResults(
         grid=metrics(values, seed),
         tasks=findings.PAPER_TASKS | {name: TASKS[name] for name in present},
         train={name: TRAIN[name] for name in present},
@@ -128,7 +128,7 @@ def test_c2_verdicts_and_missing_scheme():
     assert (found.verdict, found.note) == (INCONCLUSIVE, "missing: inshop large 5% (R@1)")
 
 
-def c3_study(direction: float, cells: int = 4) -> Study:
+def c3_study(direction: float, cells: int = 4) -> StudyResults:
     levels = (0.05, 0.1, 0.2, 0.4)[:cells]
     values = {("sop", "clean", 0.0): (0.6, 0.001)}
     corrupted = {}

@@ -22,7 +22,7 @@ import pytest
 from irnoise.commands import collect as collect_command
 from irnoise.commands import table1 as table1_command
 from irnoise.errors import UserError
-from irnoise.layout import parse_run_path
+from irnoise.plan import parse_run_path
 from irnoise.report.collect import COLUMNS
 
 from fake_results import EXPERIMENTS, FakeResults, write_fake_results

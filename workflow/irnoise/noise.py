@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from irnoise.layout import NOISE_SCHEMES
+from irnoise.plan import LARGE, NOISE_SCHEMES, UNIFORM
 
 SCHEMES = NOISE_SCHEMES
 
@@ -124,7 +124,7 @@ def select_classes(labels: np.ndarray, scheme: str, level: float, seed: int) -> 
     The same selection `corrupt_labels` uses for these arguments; empty at level 0.
     `uniform` selects samples, not classes: asking for it is a ValueError.
     """
-    if scheme == "uniform":
+    if scheme == UNIFORM:
         raise ValueError("uniform noise selects samples, not classes: use large or small")
     labels, classes, target = _prepare(labels, scheme, level, seed)
     if target == 0:
@@ -178,7 +178,7 @@ def _corrupt(
     """Noisy labels, the positions of the selected classes (None for uniform) and the
     indices of the samples whose label may have changed."""
     nothing = np.zeros(0, np.intp)
-    if scheme == "uniform":
+    if scheme == UNIFORM:
         if target == 0:
             return labels.copy(), None, nothing
         noisy, flipped = _flip_uniform(labels, classes, target, seed)
@@ -328,7 +328,7 @@ def _selected_positions(classes: ClassTable, scheme: str, target: int, seed: int
     tie_order = _rng(seed, _TIE_BREAK).permutation(classes.count)
     key = classes.sizes[tie_order]
     # A stable sort keeps the seeded order among classes of equal size.
-    order = tie_order[np.argsort(-key if scheme == "large" else key, kind="stable")]
+    order = tie_order[np.argsort(-key if scheme == LARGE else key, kind="stable")]
     covered = np.cumsum(classes.sizes[order])
     # covered[-1] == N >= T, so a prefix always exists; at least two classes are needed
     # for a permutation to change anything.

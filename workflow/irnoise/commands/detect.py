@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-DETECTORS = ("knn", "cleanlab", "margin", "prism")
+from irnoise.plan import DETECTORS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +92,7 @@ def embed_train(args: argparse.Namespace, device: str, evaluation: Any):
 def write_user_outputs(args: argparse.Namespace, result: Any) -> None:
     from irnoise.arguments import json_object
     from irnoise.data.manifest import read_manifest
-    from irnoise.detect import samples, suspicious
+    from irnoise.detect import suspicious, training_rows
     from irnoise.errors import UserError
 
     if args.detector not in result.detectors:
@@ -100,12 +100,12 @@ def write_user_outputs(args: argparse.Namespace, result: Any) -> None:
             f"detector {args.detector} did not run on this model and dataset (ran: "
             f"{', '.join(result.detectors)}): choose one of those with --detector"
         )
-    names = samples.class_names(args.shards)
+    names = training_rows.class_names(args.shards)
     if args.csv:
         dataset = json_object(args.dataset, "--dataset") if args.dataset else None
-        files = samples.train_files(read_manifest(args.shards), dataset, len(result.labels))
+        files = training_rows.train_files(read_manifest(args.shards), dataset, len(result.labels))
         suspicious.write_suspicious_csv(args.csv, result, args.detector, files, names)
     if args.picture:
         rows = suspicious.top_rows(result, args.detector, max(args.top, 1))
-        images = samples.read_images(args.shards, suspicious.rows_to_show(result, rows))
+        images = training_rows.read_images(args.shards, suspicious.rows_to_show(result, rows))
         suspicious.draw_top_suspicious(args.picture, result, args.detector, rows, images, names)

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from irnoise.layout import TASKS
+from irnoise.plan import TASKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from irnoise.layout import NOISE_SCHEMES
+from irnoise.plan import NOISE_SCHEMES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from irnoise.plan import NOISE_SCHEMES
+
 
 def comma_list(kind: type):
     def parse(text: str) -> list:
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--levels", required=True, type=comma_list(float), help="e.g. 0.1,0.2")
     parser.add_argument("--seeds", required=True, type=comma_list(int), help="e.g. 0,1,2")
-    parser.add_argument("--schemes", type=comma_list(str), default=["uniform", "large", "small"])
+    parser.add_argument("--schemes", type=comma_list(str), default=list(NOISE_SCHEMES))
     parser.add_argument("--out", required=True, type=Path, help="CSV file (.md written beside)")
 
 
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
     from irnoise.errors import UserError
     from irnoise.report import table2
 
-    unknown = sorted(set(args.schemes) - {"uniform", "large", "small"})
+    unknown = sorted(set(args.schemes) - set(NOISE_SCHEMES))
     if unknown or not args.schemes or not args.levels or not args.seeds:
         raise UserError(
             f"--schemes, --levels and --seeds must be non-empty (unknown schemes: {unknown}); "

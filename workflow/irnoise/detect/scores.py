@@ -18,11 +18,10 @@ import numpy as np
 
 from irnoise.atomic import atomic_path
 from irnoise.detect import cleanlab_scores, knn, margin, prism_score
+from irnoise.plan import CLEANLAB, DETECTORS, KNN_DETECTOR, MARGIN, PRISM_DETECTOR
 
 if TYPE_CHECKING:
     import torch
-
-DETECTORS = ("knn", "cleanlab", "margin", "prism")
 
 
 @dataclass
@@ -55,16 +54,16 @@ def run_detectors(
     hoods = knn.neighbourhoods(embeddings, k)
     result = DetectorScores(labels, hoods)
     vote = knn.disagreement(labels, hoods)
-    result.add("knn", vote.scores, vote.suggested)
+    result.add(KNN_DETECTOR, vote.scores, vote.suggested)
     cleanlab = cleanlab_scores.cleanlab_from_neighbours(labels, hoods, max_cells)
     if cleanlab is not None:
-        result.add("cleanlab", cleanlab.scores, cleanlab.suggested)
+        result.add(CLEANLAB, cleanlab.scores, cleanlab.suggested)
         result.cleanlab_flagged = cleanlab.flagged
     head = margin.head_margin(loss, embeddings, labels, device) if loss is not None else None
     if head is not None:
-        result.add("margin", head.scores, head.suggested)
+        result.add(MARGIN, head.scores, head.suggested)
     centre = prism_score.prism_scores(embeddings, labels)
-    result.add("prism", centre.scores, centre.suggested)
+    result.add(PRISM_DETECTOR, centre.scores, centre.suggested)
     return result
 
 

@@ -13,7 +13,7 @@ the test split for leave-one-out retrieval and faces, val for classification). K
   arrays of the test images `ks` (= [1]), `hits`, `valid`.
 
 The metrics of metrics.json are exactly recomputable from these arrays
-(`irnoise.report.samples`).
+(`irnoise.report.metric_samples`).
 """
 
 from __future__ import annotations

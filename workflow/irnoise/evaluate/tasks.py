@@ -21,7 +21,7 @@ import numpy as np
 from irnoise.errors import UserError
 from irnoise.evaluate import metrics
 from irnoise.evaluate.knn import normalized
-from irnoise.layout import TASKS
+from irnoise.plan import TASKS
 
 RETRIEVAL_KS = (1, 2, 4, 8)
 VERIFICATION_FPR = 1e-3

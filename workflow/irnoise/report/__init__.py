@@ -4,5 +4,5 @@
 per-condition summaries (means over seeds, relative drops); `table1` and `table2` build
 the study's tables from that table and from the label files' statistics; `figures/`
 draws each figure. Every input names the run or label set it belongs to (see
-`irnoise.layout`).
+`irnoise.plan`).
 """

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from irnoise.atomic import atomic_path
 from irnoise.errors import UserError
-from irnoise.layout import CLEAN_SCHEME, level_name
+from irnoise.plan import CLEAN_SCHEME, PLAIN, level_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,8 +36,6 @@ COLUMNS = [
 RUN_KEYS = ("experiment", "train", "eval", "task", "scheme", "level", "seed")
 # A condition is a point of the grid; its seeds are averaged.
 CONDITION = ["experiment", "train", "eval", "task", "method", "scheme", "level", "metric"]
-# The training method of a run (Table 3); runs written before methods existed are `none`.
-DEFAULT_METHOD = "none"
 
 
 def read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:
@@ -89,7 +87,7 @@ def metrics_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
         raise UserError(f"metrics file {path}: 'run' lacks {missing}; rerun `irnoise evaluate`")
     identity = {key: run[key] for key in RUN_KEYS}
     identity["level"], identity["seed"] = float(run["level"]), int(run["seed"])
-    identity["method"] = run.get("method", DEFAULT_METHOD)
+    identity["method"] = run.get("method", PLAIN)
     return [
         identity | {"metric": name, "value": _metric_value(value)}
         for name, value in sorted(metrics.items())
@@ -133,7 +131,7 @@ def read_metrics_csv(path: str | os.PathLike) -> pd.DataFrame:
 
     frame = read_csv(path, "metrics table", "build it with `irnoise collect`")
     if "method" not in frame.columns:  # a table collected before the method axis
-        frame.insert(COLUMNS.index("method"), "method", DEFAULT_METHOD)
+        frame.insert(COLUMNS.index("method"), "method", PLAIN)
     missing = [column for column in COLUMNS if column not in frame.columns]
     if missing:
         raise UserError(

@@ -26,6 +26,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from irnoise.evaluate.tasks import TPR_NAME
+from irnoise.plan import (
+    CLASSIFICATION,
+    CLEAN_SCHEME,
+    LARGE,
+    RETRIEVAL,
+    SCHEMES_BY_HARM,
+    SMALL,
+    UNIFORM,
+    VERIFICATION,
+)
 from irnoise.report.bootstrap import Interval, rank_correlation, relative_drop
 from irnoise.report.intervals import Condition, GridResamples
 
@@ -37,17 +47,16 @@ VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE)
 C4_LEVEL = 0.05
 C4_NULL = 50.0  # % of TPR@FPR=1e-3 lost: "breaks down" means more than half
 C3_MIN_CELLS = 3
-SCHEMES = ("uniform", "small", "large")
 
 # The paper's datasets, matched to experiments by name, and the task of each.
 PAPER_NAMES = {"sop": "SOP", "inshop": "In-Shop", "faces": "LFW", "imagenet": "ImageNet"}
 PAPER_TASKS = {
-    "sop": "retrieval",
-    "inshop": "retrieval",
-    "faces": "verification",
-    "imagenet": "classification",
+    "sop": RETRIEVAL,
+    "inshop": RETRIEVAL,
+    "faces": VERIFICATION,
+    "imagenet": CLASSIFICATION,
 }
-HEADLINE = {"retrieval": "R@1", "classification": "accuracy", "verification": TPR_NAME}
+HEADLINE = {RETRIEVAL: "R@1", CLASSIFICATION: "accuracy", VERIFICATION: TPR_NAME}
 # The study's Table 1 (%): clean, then 1%, 5%, 10% uniform noise (~0 written as 0).
 PAPER_LEVELS = (0.01, 0.05, 0.1)
 PAPER_TABLE1 = {
@@ -57,7 +66,7 @@ PAPER_TABLE1 = {
     "faces": (99.27, 99.23, 0.0, 0.0),  # TPR@FPR=1e-3 on LFW
 }
 # The paper's Figure 3, In-Shop at 5%: relative drop (%) per scheme.
-PAPER_FIGURE3 = {("inshop", 0.05): {"uniform": 10.0, "small": 4.5, "large": 2.0}}
+PAPER_FIGURE3 = {("inshop", 0.05): {UNIFORM: 10.0, SMALL: 4.5, LARGE: 2.0}}
 
 STATEMENTS = {
     "C1": "retrieval is less robust than classification",
@@ -113,7 +122,7 @@ def paper_drop(experiment: str, level: float) -> float:
 
 
 @dataclass(frozen=True)
-class Study:
+class StudyResults:
     """What findings need from a run: its resamples, experiments and noise statistics."""
 
     grid: GridResamples
@@ -134,16 +143,16 @@ class Study:
 
 def build_study(
     frame: pd.DataFrame, grid: GridResamples, corrupted_pct: Mapping[tuple[str, str, float], float]
-) -> Study:
+) -> StudyResults:
     runs = frame.drop_duplicates("experiment").set_index("experiment")
     tasks = dict(PAPER_TASKS) | runs["task"].to_dict()
     levels = {float(level) for level in frame["level"] if level > 0} | set(PAPER_LEVELS)
-    return Study(grid, tasks, runs["train"].to_dict(), tuple(sorted(levels)), corrupted_pct)
+    return StudyResults(grid, tasks, runs["train"].to_dict(), tuple(sorted(levels)), corrupted_pct)
 
 
-def build_findings(study: Study) -> list[Finding]:
+def build_findings(study: StudyResults) -> list[Finding]:
     """Rows of C1, C2a, C2b, C3, C4 in that order (docs/findings.md says which exist)."""
-    retrieval = study.experiments("retrieval")
+    retrieval = study.experiments(RETRIEVAL)
     cells = [(experiment, level) for experiment in retrieval for level in study.levels]
     rows = [c1(study, experiment, level) for experiment, level in cells]
     c2_rows = [row for experiment, level in cells for row in c2(study, experiment, level)]
@@ -152,13 +161,13 @@ def build_findings(study: Study) -> list[Finding]:
     return [*rows, c4(study)]
 
 
-def c1(study: Study, experiment: str, level: float) -> Finding:
-    classifier = study.reference("classification")
-    retrieval = Condition(experiment, "uniform", level, HEADLINE["retrieval"])
+def c1(study: StudyResults, experiment: str, level: float) -> Finding:
+    classifier = study.reference(CLASSIFICATION)
+    retrieval = Condition(experiment, UNIFORM, level, HEADLINE[RETRIEVAL])
     if classifier is None:
         return _finding(study, "C1", experiment, level, _c1_paper(experiment, level),
                         (retrieval,), ["no classification experiment in the run"])  # fmt: skip
-    classification = Condition(classifier, "uniform", level, HEADLINE["classification"])
+    classification = Condition(classifier, UNIFORM, level, HEADLINE[CLASSIFICATION])
 
     def statistic(m):
         return 100 * (_drop(m, retrieval) - _drop(m, classification))
@@ -175,11 +184,11 @@ def _c1_paper(experiment: str, level: float) -> tuple[str, float]:
     return f"{name} {retrieval:.1f}% vs ImageNet {classification:.1f}%", retrieval - classification
 
 
-def c2(study: Study, experiment: str, level: float) -> list[Finding]:
-    conditions = {s: Condition(experiment, s, level, HEADLINE["retrieval"]) for s in SCHEMES}
+def c2(study: StudyResults, experiment: str, level: float) -> list[Finding]:
+    conditions = {s: Condition(experiment, s, level, HEADLINE[RETRIEVAL]) for s in SCHEMES_BY_HARM}
     paper = PAPER_FIGURE3.get((experiment, level))
     rows = []
-    for claim, more, less in (("C2a", "uniform", "small"), ("C2b", "small", "large")):
+    for claim, more, less in (("C2a", UNIFORM, SMALL), ("C2b", SMALL, LARGE)):
         figure = ("", math.nan)
         if paper:
             text = f"{PAPER_NAMES[experiment]} {more} {paper[more]:g}% vs {less} {paper[less]:g}%"
@@ -193,12 +202,12 @@ def c2(study: Study, experiment: str, level: float) -> list[Finding]:
     return rows
 
 
-def c3(study: Study, experiment: str) -> Finding:
+def c3(study: StudyResults, experiment: str) -> Finding:
     paper = ("positive (Figure 3)", math.nan)
     train = study.train.get(experiment)
     cells = [
-        Condition(experiment, scheme, level, HEADLINE["retrieval"])
-        for scheme in SCHEMES
+        Condition(experiment, scheme, level, HEADLINE[RETRIEVAL])
+        for scheme in SCHEMES_BY_HARM
         for level in study.levels
     ]
     usable = [
@@ -218,11 +227,11 @@ def c3(study: Study, experiment: str) -> Finding:
     return _with_note(finding, f"{len(usable)} cells; rho is unitless")
 
 
-def c4(study: Study) -> Finding:
-    experiment = study.reference("verification") or "faces"
+def c4(study: StudyResults) -> Finding:
+    experiment = study.reference(VERIFICATION) or "faces"
     paper_text = "TPR@FPR=1e-3 99.27% -> ~0 (drop ~100%)"
     paper = (paper_text, paper_drop("faces", C4_LEVEL)) if experiment == "faces" else ("", math.nan)
-    condition = Condition(experiment, "uniform", C4_LEVEL, TPR_NAME)
+    condition = Condition(experiment, UNIFORM, C4_LEVEL, TPR_NAME)
 
     def statistic(m):
         return 100 * _drop(m, condition)
@@ -236,7 +245,7 @@ def _drop(m: Mapping[str, np.ndarray], condition: Condition) -> np.ndarray:
 
 
 def _finding(
-    study: Study,
+    study: StudyResults,
     claim: str,
     experiment: str,
     level: float,
@@ -269,14 +278,14 @@ def _finding(
     )
 
 
-def _missing(study: Study, conditions: Sequence[Condition]) -> list[str]:
+def _missing(study: StudyResults, conditions: Sequence[Condition]) -> list[str]:
     """The runs (clean included) that the conditions need and the grid lacks."""
     needed = dict.fromkeys(c for condition in conditions for c in (condition.clean, condition))
     return [_describe(c) for c in needed if not study.grid.has(c)]
 
 
 def _describe(c: Condition) -> str:
-    where = "clean" if c.scheme == "clean" else f"{c.scheme} {100 * c.level:g}%"
+    where = CLEAN_SCHEME if c.scheme == CLEAN_SCHEME else f"{c.scheme} {100 * c.level:g}%"
     return f"{c.experiment} {where} ({c.metric})"
 
 

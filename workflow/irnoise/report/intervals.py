@@ -20,7 +20,7 @@ import numpy as np
 
 from irnoise.errors import UserError
 from irnoise.evaluate.per_query import load_per_query
-from irnoise.layout import CLEAN_SCHEME, level_name, parse_run_path
+from irnoise.plan import CLEAN_SCHEME, level_name, parse_run_path
 from irnoise.report.bootstrap import (
     DEFAULT_RESAMPLES,
     Interval,
@@ -29,7 +29,7 @@ from irnoise.report.bootstrap import (
     relative_drop,
     resample_runs,
 )
-from irnoise.report.samples import metric_samples
+from irnoise.report.metric_samples import metric_samples
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 from irnoise.atomic import write_text
 from irnoise.errors import UserError
-from irnoise.layout import CLEAN_SCHEME, level_name
+from irnoise.plan import CLEAN_SCHEME, TABLE1_SCHEME, level_name
 from irnoise.report.collect import summarize, with_relative_drop
 from irnoise.report.intervals import METHOD, Condition, GridResamples
 
 if TYPE_CHECKING:
     import pandas as pd
 
-NOISE_SCHEME = "uniform"
+NOISE_SCHEME = TABLE1_SCHEME
 # The paper's choice per task; a face set evaluated on LFW reports retrieval and verification.
 HEADLINE_METRICS = {
     "retrieval": ("R@1",),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from irnoise.errors import UserError
-from irnoise.layout import level_name
+from irnoise.plan import level_name
 
 CONFIGURED, REFERENCE = "train", "reference"
 

@@ -23,22 +23,20 @@ give one number per seed: seeds-only. Values in %.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from irnoise.errors import UserError
-from irnoise.layout import CLEAN_SCHEME, level_name
+from irnoise.plan import CLEAN_SCHEME, METHODS, PLAIN, level_name, parse_run_path
 from irnoise.report.bootstrap import DEFAULT_RESAMPLES, Interval, resample_runs, seed_bootstrap
-from irnoise.report.collect import DEFAULT_METHOD, read_json
+from irnoise.report.collect import read_json
 
 if TYPE_CHECKING:
     import pandas as pd
 
 METRIC = "R@1"
-METHOD_ORDER = ("none", "oracle", "subcenter", "prism", "prism_guess", "knn")
 STATISTICS = ("r1", "recovered", "drop", "precision", "recall")
 COLUMNS = [
     "experiment",
@@ -48,15 +46,6 @@ COLUMNS = [
     "seeds",
     *[f"{name}{suffix}" for name in STATISTICS for suffix in ("", "_low", "_high")],
 ]
-FILTER_PATH = re.compile(
-    r"(?:^|/)methods/(?P<method>[^/]+)/(?P<experiment>[^/]+)/(?P<scheme>[^/]+)/"
-    r"(?P<level>[^/]+)/seed(?P<seed>\d+)/filter\.json$"
-)
-# results/runs/<run>/per_query.npz (method none) or results/methods/<method>/<run>/...
-PER_QUERY_PATH = re.compile(
-    r"(?:^|/)(?:runs|methods/(?P<method>[^/]+))/(?P<experiment>[^/]+)/(?P<scheme>[^/]+)/"
-    r"(?P<level>[^/]+)/seed(?P<seed>\d+)/per_query\.npz$"
-)
 RunKey = tuple[str, str, str, float, int]  # method, experiment, scheme, level, seed
 
 
@@ -66,18 +55,15 @@ def read_filters(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
     rows = []
     for path in paths:
-        match = FILTER_PATH.search(os.fspath(path).replace(os.sep, "/"))
-        if match is None:
-            raise UserError(
-                f"cannot tell which run {path} belongs to: expected "
-                "results/methods/<method>/<experiment>/<scheme>/<level>/seed<seed>/filter.json"
-            )
+        run = parse_run_path(path)
         data = read_json(path, "filter summary")
         rows.append(
-            match.groupdict()
-            | {
-                "level": float(match["level"]),
-                "seed": int(match["seed"]),
+            {
+                "method": run.method,
+                "experiment": run.experiment,
+                "scheme": run.scheme,
+                "level": run.level,
+                "seed": run.seed,
                 "precision": _number(data.get("precision")),
                 "recall": _number(data.get("recall")),
             }
@@ -94,19 +80,8 @@ def per_query_paths(paths: Sequence[str | os.PathLike]) -> dict[RunKey, str]:
     """Each run's per_query.npz by (method, experiment, scheme, level, seed)."""
     by_run: dict[RunKey, str] = {}
     for path in paths:
-        match = PER_QUERY_PATH.search(os.fspath(path).replace(os.sep, "/"))
-        if match is None:
-            raise UserError(
-                f"cannot tell which run {path} belongs to: expected results/runs/<run>/"
-                "per_query.npz or results/methods/<method>/<run>/per_query.npz"
-            )
-        key = (
-            match["method"] or DEFAULT_METHOD,
-            match["experiment"],
-            match["scheme"],
-            float(match["level"]),
-            int(match["seed"]),
-        )
+        run = parse_run_path(path)
+        key = (run.method, run.experiment, run.scheme, run.level, run.seed)
         by_run[key] = os.fspath(path)
     return by_run
 
@@ -146,7 +121,7 @@ def condition_samples(
 ) -> dict[str, list] | None:
     """Per-query R@1 samples of the clean, none and method runs per seed, if all exist."""
     from irnoise.evaluate.per_query import load_per_query
-    from irnoise.report.samples import metric_samples
+    from irnoise.report.metric_samples import metric_samples
 
     if any((*key, seed) not in paths for key in keys.values() for seed in seeds):
         return None
@@ -170,7 +145,7 @@ def build_table3(
         raise UserError(f"no {METRIC} in the metrics given: Table 3 needs retrieval runs")
     rows = []
     for experiment, runs in r1.groupby("experiment", sort=True):
-        clean = _by_seed(runs, DEFAULT_METHOD, CLEAN_SCHEME, None)
+        clean = _by_seed(runs, PLAIN, CLEAN_SCHEME, None)
         if clean.empty:
             raise UserError(
                 f"experiment {experiment!r} has no clean run of method none: the share of the "
@@ -179,7 +154,7 @@ def build_table3(
             )
         noisy = runs[runs["scheme"] != CLEAN_SCHEME]
         for (method, scheme, level), _ in noisy.groupby(["method", "scheme", "level"]):
-            none = _by_seed(runs, DEFAULT_METHOD, scheme, level)
+            none = _by_seed(runs, PLAIN, scheme, level)
             mine = _by_seed(runs, method, scheme, level)
             seeds = sorted(set(clean.index) & set(none.index) & set(mine.index))
             if not seeds:
@@ -189,8 +164,8 @@ def build_table3(
                 )
             values = {"clean": clean[seeds], "none": none[seeds], "method": mine[seeds]}
             keys = {
-                "clean": (DEFAULT_METHOD, experiment, CLEAN_SCHEME, 0.0),
-                "none": (DEFAULT_METHOD, experiment, scheme, level),
+                "clean": (PLAIN, experiment, CLEAN_SCHEME, 0.0),
+                "none": (PLAIN, experiment, scheme, level),
                 "method": (method, experiment, scheme, level),
             }
             test_set = str(runs["eval"].iloc[0])
@@ -211,7 +186,7 @@ def build_table3(
             row |= _filter_statistics(filters, experiment, method, scheme, level)
             rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
-    order = {method: i for i, method in enumerate(METHOD_ORDER)}
+    order = {method: i for i, method in enumerate(METHODS)}
     table["_order"] = table["method"].map(lambda m: order.get(m, len(order)))
     table = table.sort_values(["experiment", "_order", "method", "scheme", "level"])
     return table.drop(columns="_order").reset_index(drop=True)
@@ -280,7 +255,7 @@ def markdown(table: pd.DataFrame) -> str:
                 "| --- |" + " --- |" * len(header),
             ]
             # The drop is method none's: the same denominator for every method.
-            methods = ["none"] if statistic == "drop" else dict.fromkeys(rows["method"])
+            methods = [PLAIN] if statistic == "drop" else dict.fromkeys(rows["method"])
             for method in methods:
                 mine = rows[rows["method"] == method]
                 cells = [_cell(mine, statistic, scheme, level) for scheme, level in conditions]
@@ -299,7 +274,7 @@ def _cell(rows: pd.DataFrame, statistic: str, scheme: str, level: float) -> str:
     text = f"{row[statistic]:.1f}"
     if np.isfinite(row[f"{statistic}_low"]):
         text += f" [{row[f'{statistic}_low']:.1f}, {row[f'{statistic}_high']:.1f}]"
-    if statistic == "recovered" and row["method"] != "none" and not drop_is_measurable(row):
+    if statistic == "recovered" and row["method"] != PLAIN and not drop_is_measurable(row):
         text += f" {NO_DROP_MARK}"
     return text
 

@@ -59,7 +59,7 @@ def run_rows(
 ) -> list[dict[str, Any]]:
     """One row per detector of one run: its identity, T and the four metrics."""
     from irnoise.detect.scores import load
-    from irnoise.layout import parse_run_path
+    from irnoise.plan import parse_run_path
 
     run = parse_run_path(scores_path)
     result = load(scores_path)

@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from irnoise.atomic import atomic_path
+from irnoise.plan import (
+    CLASSIFICATION,
+    CLEAN_SCHEME,
+    LARGE,
+    RETRIEVAL,
+    SMALL,
+    UNIFORM,
+    VERIFICATION,
+)
 
 PANEL_SIZE = (4.6, 3.4)  # inches per panel
 DPI = 150
@@ -31,10 +40,9 @@ STYLE = {
     "lines.markersize": 5,
 }
 # Fixed colours per scheme so that the figures agree with one another.
-SCHEME_COLORS = {"uniform": "#d62728", "small": "#1f77b4", "large": "#2ca02c", "clean": "black"}
-TASK_COLORS = {"retrieval": "#1f77b4", "verification": "#9467bd", "classification": "#d62728"}
-SCHEME_ORDER = ("uniform", "small", "large")  # most to least harmful in the study
-SCHEME_MARKERS = {"uniform": "o", "small": "s", "large": "^", "clean": "D"}
+SCHEME_COLORS = {UNIFORM: "#d62728", SMALL: "#1f77b4", LARGE: "#2ca02c", CLEAN_SCHEME: "black"}
+TASK_COLORS = {RETRIEVAL: "#1f77b4", VERIFICATION: "#9467bd", CLASSIFICATION: "#d62728"}
+SCHEME_MARKERS = {UNIFORM: "o", SMALL: "s", LARGE: "^", CLEAN_SCHEME: "D"}
 
 
 def pyplot() -> Any:

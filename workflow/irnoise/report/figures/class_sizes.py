@@ -13,7 +13,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-HIT_LABELS = {"large": "large-class noise", "small": "small-class noise"}
+from irnoise.plan import CLASS_SCHEMES, LARGE, SMALL
+
+HIT_LABELS = {LARGE: "large-class noise", SMALL: "small-class noise"}
 REST_COLOR = "#c7c7c7"
 
 
@@ -98,17 +100,17 @@ def _draw_panel(axis: Any, name: str, labels: Any, level: float, seed: int) -> N
     classes = class_table(labels)
     hit = {
         scheme: np.isin(classes.ids, select_classes(labels, scheme, level, seed))
-        for scheme in ("large", "small")
+        for scheme in CLASS_SCHEMES
     }
-    order = display_order(classes.sizes, hit["large"], hit["small"])
+    order = display_order(classes.sizes, hit[LARGE], hit[SMALL])
     sizes = classes.sizes[order]
-    large, small = hit["large"][order], hit["small"][order]
+    large, small = hit[LARGE][order], hit[SMALL][order]
     edges = np.linspace(0, 100, sizes.size + 1)
     # Long tails span orders of magnitude: log scale, filled down to below the smallest.
     log = sizes.max() >= 10 * max(sizes.min(), 1)
     bottom = sizes.min() / 1.5 if log else 0
     axis.stairs(sizes, edges, baseline=bottom, fill=True, color=REST_COLOR, label="not selected")
-    for scheme, mask in (("large", large), ("small", small)):
+    for scheme, mask in ((LARGE, large), (SMALL, small)):
         label = f"{HIT_LABELS[scheme]}: {mask.sum():,} classes ({100 * mask.mean():.1f}%)"
         band = np.where(mask & ~(large & small), sizes, bottom)
         color = SCHEME_COLORS[scheme]
@@ -118,8 +120,8 @@ def _draw_panel(axis: Any, name: str, labels: Any, level: float, seed: int) -> N
         # Hit by both (possible at high levels): large's colour, hatched in small's.
         both = np.where(large & small, sizes, bottom)
         axis.stairs(
-            both, edges, baseline=bottom, fill=True, color=SCHEME_COLORS["large"],
-            hatch="////", edgecolor=SCHEME_COLORS["small"], linewidth=0,
+            both, edges, baseline=bottom, fill=True, color=SCHEME_COLORS[LARGE],
+            hatch="////", edgecolor=SCHEME_COLORS[SMALL], linewidth=0,
             label=f"selected by both: {(large & small).sum():,} classes",
         )  # fmt: skip
     _style_panel(axis, name, classes, sizes, log, bottom)

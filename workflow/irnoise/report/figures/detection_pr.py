@@ -23,9 +23,9 @@ def draw(args: argparse.Namespace) -> None:
 
     from irnoise.detect.evaluation import precision_recall_curve
     from irnoise.detect.scores import load
-    from irnoise.layout import parse_run_path
+    from irnoise.plan import SCHEMES_BY_HARM, parse_run_path
     from irnoise.report.collect import read_csv
-    from irnoise.report.figures import SCHEME_ORDER, panel_grid, save_figure
+    from irnoise.report.figures import panel_grid, save_figure
     from irnoise.report.table4 import best_detector, changed_mask
 
     table = read_csv(
@@ -39,7 +39,7 @@ def draw(args: argparse.Namespace) -> None:
         (parse_run_path(scores), scores, labels, clean)
         for scores, labels, clean in zip(args.scores, args.labels, args.clean, strict=True)
     ]
-    schemes = [s for s in SCHEME_ORDER if any(run.scheme == s for run, *_ in runs)]
+    schemes = [s for s in SCHEMES_BY_HARM if any(run.scheme == s for run, *_ in runs)]
     levels = sorted({run.level for run, *_ in runs})
     experiments = sorted({run.experiment for run, *_ in runs})
     figure, axes = panel_grid(len(schemes), f"Finding the changed labels: {detector} detector")

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from irnoise.errors import UserError
+from irnoise.plan import CLEAN_SCHEME, LARGE, RETRIEVAL, SCHEMES_BY_HARM, SMALL
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TASK = "retrieval"
+TASK = RETRIEVAL
 LINESTYLES = ("-", "--", ":", "-.")
 
 
@@ -100,18 +101,15 @@ def corrupted_classes(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
 
 def scheme_order(schemes: set[str]) -> list[str]:
-    from irnoise.report.figures import SCHEME_ORDER
-
-    return [s for s in SCHEME_ORDER if s in schemes] + sorted(schemes - set(SCHEME_ORDER))
+    return [s for s in SCHEMES_BY_HARM if s in schemes] + sorted(schemes - set(SCHEMES_BY_HARM))
 
 
 def scheme_label(scheme: str) -> str:
-    return {"small": "small classes", "large": "large classes"}.get(scheme, scheme)
+    return {SMALL: "small classes", LARGE: "large classes"}.get(scheme, scheme)
 
 
 def draw_level_panel(axis: Any, drops: pd.DataFrame, metric: str) -> None:
     """Drop against noise level, one line per scheme, starting from the clean run at 0."""
-    from irnoise.layout import CLEAN_SCHEME
     from irnoise.report.figures import SCHEME_COLORS, SCHEME_MARKERS, percent_axis, plot_series
     from irnoise.report.intervals import drop_error
 
@@ -181,7 +179,7 @@ def draw_corrupted_panel(
 
 def warn_unmatched(drops: pd.DataFrame, corrupted: pd.DataFrame) -> None:
     """Say which noisy runs have no label stats, rather than dropping them silently."""
-    noisy = drops[drops["scheme"] != "clean"][["train", "scheme", "level"]]
+    noisy = drops[drops["scheme"] != CLEAN_SCHEME][["train", "scheme", "level"]]
     merged = noisy.merge(corrupted, on=["train", "scheme", "level"], how="left")
     missing = merged[merged["pct"].isna()].drop_duplicates()
     for row in missing.itertuples():
@@ -212,6 +210,6 @@ def draw(args: argparse.Namespace) -> None:
         axis.set_title(f"experiment {experiment} (train {rows['train'].iloc[0]})")
     if corrupted is not None:
         warn_unmatched(drops, corrupted)
-        noisy = drops[drops["scheme"] != "clean"]
+        noisy = drops[drops["scheme"] != CLEAN_SCHEME]
         draw_corrupted_panel(axes[-1], noisy, corrupted, args.metric)
     save_figure(figure, args.out)

@@ -36,13 +36,13 @@ def draw(args: argparse.Namespace) -> None:
     import numpy as np
 
     from irnoise.errors import UserError
-    from irnoise.layout import level_name
+    from irnoise.plan import PLAIN, SCHEMES_BY_HARM, level_name
     from irnoise.report.collect import read_csv
-    from irnoise.report.figures import SCHEME_ORDER, panel_grid, percent_axis, save_figure
+    from irnoise.report.figures import panel_grid, percent_axis, save_figure
 
     remedy = "build it with `snakemake --cores all results/table3.csv`"
     table = read_csv(args.table, "Table 3", remedy, TABLE3_COLUMNS)
-    table = table[table["method"] != "none"]
+    table = table[table["method"] != PLAIN]
     if table.empty:
         raise UserError(f"{args.table} has no method besides none: nothing to draw")
     panels = sorted({(e, lv) for e, lv in zip(table["experiment"], table["level"], strict=True)})
@@ -51,7 +51,7 @@ def draw(args: argparse.Namespace) -> None:
     width = 0.8 / len(methods)
     for axis, (experiment, level) in zip(axes, panels, strict=True):
         rows = table[(table["experiment"] == experiment) & (table["level"] == level)]
-        schemes = [s for s in SCHEME_ORDER if s in set(rows["scheme"])]
+        schemes = [s for s in SCHEMES_BY_HARM if s in set(rows["scheme"])]
         readable = [drop_is_measured(rows, s) for s in schemes]
         for position, method in enumerate(methods):
             mine = rows[rows["method"] == method].set_index("scheme").reindex(schemes)

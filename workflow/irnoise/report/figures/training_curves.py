@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from irnoise.errors import UserError
-from irnoise.layout import CLEAN_SCHEME
+from irnoise.plan import CLEAN_SCHEME, TABLE1_SCHEME
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMES = (CLEAN_SCHEME, "uniform")
+SCHEMES = (CLEAN_SCHEME, TABLE1_SCHEME)
 REQUIRED = ("epoch", "loss")
 
 
@@ -37,7 +37,7 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
     """One run's history.csv with its identity (from the path) as columns."""
     import pandas as pd
 
-    from irnoise.layout import parse_run_path
+    from irnoise.plan import parse_run_path
 
     run = parse_run_path(path)
     try:
@@ -59,7 +59,7 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
 def read_histories(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     import pandas as pd
 
-    from irnoise.layout import parse_run_path
+    from irnoise.plan import parse_run_path
 
     if not paths:
         raise UserError("no history.csv files given: pass the runs' results/runs/.../history.csv")
