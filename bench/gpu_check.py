@@ -80,7 +80,7 @@ SMOKE_TOLERANCE = 0.1
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each check is: the GPU sizes of the issue, or the CPU self-test's."""
+    """How big each check is: the full GPU sizes, or the CPU self-test's."""
 
     smoke_targets: tuple[str, ...]
     smoke_cores: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 from helpers import REPO
@@ -88,17 +89,80 @@ def test_the_tar_block_is_defined_once() -> None:
     assert definitions == [PACKAGE / "data" / "ustar.py"]
 
 
-def test_nothing_cites_documents_outside_the_repository() -> None:
-    outside = re.compile(r"DESIGN\.md|CONTRACT\.md|\bDESIGN's\b|\bCONTRACT\b")
-    files = [*PACKAGE.rglob("*.py"), *(REPO / "tests").rglob("*.py"), *(REPO / "bench").iterdir()]
-    files += [*(REPO / "workflow").rglob("*.smk"), *(REPO / "docs").rglob("*.md")]
-    files += [REPO / "README.md", REPO / "Snakefile"]
-    citing = [
-        str(path.relative_to(REPO))
-        for path in files
-        if path.is_file() and path != Path(__file__) and outside.search(path.read_text())
+# What the repository must not cite: an issue tracker (the code and its documents stand
+# on their own) or a document outside the repository.
+TRACKER_CITATIONS = re.compile(
+    r"\bissues?\s+#?\d+|\bthe issue\b|\bissue's\b|\bPR\s+#?\d+|\bpull request\b"
+    r"|(?<![\w&/#])#\d+\b",
+    re.IGNORECASE,
+)
+OUTSIDE_CITATIONS = re.compile(
+    r"\.\./shared|DESIGN\.md|CONTRACT\.md|\bDESIGN's\b|\bCONTRACT\b|(?<![\w/.])seeds/"
+)
+TEXT_SUFFIXES = {".py", ".smk", ".md", ".yaml", ".yml", ".rst", ".toml", ".sh", ".cfg"}
+
+
+def text_files() -> list[Path]:
+    """Every text file of the checkout that git tracks or would track (new files count
+    before they are committed), this file excepted: it spells the patterns out."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    paths = [REPO / name for name in listed]
+    return [
+        path
+        for path in paths
+        if path.is_file()
+        and path != Path(__file__)
+        and (path.suffix in TEXT_SUFFIXES or path.name == "Snakefile" or ".ci" in path.parts)
     ]
-    assert citing == []
+
+
+def citations(text: str) -> list[str]:
+    return [m.group(0) for p in (TRACKER_CITATIONS, OUTSIDE_CITATIONS) for m in p.finditer(text)]
+
+
+def test_the_citation_patterns() -> None:
+    cited = [
+        "calibrated in issue 9",
+        "(issue #12)",
+        "see issues 3 and 4",
+        "as the issue asks",
+        "the issue's author",
+        "fixed in #12",
+        "PR 7",
+        "../shared/data/",
+        "DESIGN.md",
+        "CONTRACT",
+        "seeds/0042.md",
+    ]
+    assert [text for text in cited if not citations(text)] == []
+    fine = [
+        "docs/design.md",
+        "cleanlab's find_label_issues flags the issues",
+        "#!/usr/bin/env bash",
+        "x-small-cpu-model: &small_cpu_model",
+        "seed<seed>.npy, seeds: [0, 1, 2]",
+        "a shared file system",
+        "color: #fff",
+    ]
+    assert [text for text in fine if citations(text)] == []
+
+
+def test_nothing_cites_an_issue_tracker_or_documents_outside_the_repository() -> None:
+    files = text_files()
+    assert REPO / "README.md" in files and REPO / "Snakefile" in files
+    assert REPO / "config.yaml" in files and REPO / "workflow" / "irnoise" / "cli.py" in files
+    citing = {
+        str(path.relative_to(REPO)): found
+        for path in files
+        if (found := citations(path.read_text(errors="replace")))
+    }
+    assert citing == {}
 
 
 def test_documents_cited_in_the_code_exist() -> None:

@@ -31,7 +31,7 @@ from irnoise.data.synthetic.prototypes import (
 class Strength:
     """How far a sample strays from its prototype.
 
-    The defaults are calibrated (bench/calibrate_synth.py, README): a small CNN reaches
+    The defaults are calibrated (bench/calibrate_synth.py, docs/results.md): a small CNN reaches
     an R@1 of about 55% on the SOP-like set's unseen classes. Part jitter, clutter and
     lighting decide it: three times this part jitter with two clutter parts and
     stronger lighting changes gave 7%; 1.5 times it with that lighting gave 42%.
