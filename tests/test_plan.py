@@ -1,15 +1,21 @@
-"""The run layout module: level names, path patterns, and the rules built from them."""
+"""irnoise.plan: level names, path templates and their parser, the grid, and names spelled once."""
 
 from __future__ import annotations
 
+import ast
+import itertools
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from irnoise import plan
+from irnoise.config import load_study, read_yaml
 from irnoise.errors import UserError
 
 from helpers import REPO
@@ -58,3 +64,179 @@ def test_rules_spell_no_path_pattern_or_level_name_of_their_own() -> None:
     python = (REPO / "workflow/irnoise").rglob("*.py")
     defining = [p for p in python if "def level_name" in p.read_text()]
     assert defining == [Path(plan.__file__)]
+
+
+# --- the grid, without Snakemake ----------------------------------------------------------
+
+
+def default_plan(**changes: Any) -> plan.Plan:
+    config = read_yaml(REPO / "config.yaml")
+    for key, value in changes.items():
+        config[key] = value
+    return plan.Plan(load_study(config))
+
+
+def test_the_default_grid_has_the_studys_runs() -> None:
+    grid = default_plan()
+    study = grid.study
+    trainings = grid.run_files("model.pt")
+    assert len(trainings) == len(set(trainings))
+    seeds, levels = len(study.seeds), len(study.noise.levels)
+    expected = sum(
+        seeds * (1 + levels * len(grid.experiment_schemes(name))) for name in study.experiments
+    )
+    assert len(trainings) == expected
+    # The clean run is one run per seed, shared by every scheme.
+    clean = [path for path in trainings if f"/{plan.CLEAN_SCHEME}/{plan.CLEAN_LEVEL}/" in path]
+    assert len(clean) == seeds * len(study.experiments)
+    # Table 1 asks for the clean and uniform runs only.
+    table1 = grid.run_files("metrics.json", schemes=[plan.TABLE1_SCHEME])
+    assert {plan.parse_run_path(path).scheme for path in table1} == {
+        plan.CLEAN_SCHEME,
+        plan.TABLE1_SCHEME,
+    }
+
+
+def test_an_experiment_restricted_to_no_scheme_runs_clean_only() -> None:
+    config = read_yaml(REPO / "config.yaml")
+    config["experiments"]["sop"]["schemes"] = []
+    grid = plan.Plan(load_study(config))
+    runs = grid.runs("sop")
+    assert {scheme for scheme, _, _ in runs} == {plan.CLEAN_SCHEME}
+    assert len(runs) == len(grid.seeds)
+
+
+def test_paths_round_trip_through_the_parser() -> None:
+    grid = default_plan(seeds=[0, 3])
+    for path in grid.run_files("history.csv"):
+        run = plan.parse_run_path(path)
+        assert (
+            plan.run_dir(run.experiment, run.scheme, run.level, run.seed) + "/history.csv" == path
+        )
+    method = plan.run_dir("sop", plan.UNIFORM, 0.1, 2, method=plan.KNN) + "/filter.json"
+    assert method == "results/methods/knn/sop/uniform/0.1/seed2/filter.json"
+    assert plan.parse_run_path(method) == plan.RunPath("sop", plan.UNIFORM, 0.1, 2, plan.KNN)
+
+
+def test_table3_files_pair_each_method_with_plain_training() -> None:
+    config = read_yaml(REPO / "config.yaml")
+    config["table3"] = {"levels": [0.1], "seeds": [0, 1]}
+    grid = plan.Plan(load_study(config))
+    experiments = grid.table3_experiments()
+    assert experiments, "the default config names robust methods"
+    runs = [plan.parse_run_path(path) for path in grid.table3_files("metrics.json")]
+    assert {run.seed for run in runs} == {0, 1}
+    assert {run.level for run in runs} == {0.0, 0.1}
+    for name in experiments:
+        noisy = len(grid.table3_runs(name))
+        mine = [run for run in runs if run.experiment == name]
+        plain_runs = [run for run in mine if run.method == plan.PLAIN]
+        assert len(plain_runs) == noisy + len(grid.table3_seeds)  # + the clean runs
+        for method in grid.experiments[name].robust_methods:
+            assert sum(run.method == method for run in mine) == noisy
+    filters = grid.table3_files("filter.json", with_plain=False)
+    assert all(plan.parse_run_path(path).method != plan.PLAIN for path in filters)
+
+
+def test_detect_inputs_are_aligned_run_by_run() -> None:
+    grid = default_plan()
+    scores, labels, clean = (grid.detect_inputs(kind) for kind in ("scores", "labels", "clean"))
+    assert len(scores) == len(labels) == len(clean) == len(grid.detect_runs())
+    for score, label, shards in zip(scores, labels, clean, strict=True):
+        run = plan.parse_run_path(score)
+        dataset = grid.experiments[run.experiment].train
+        assert run.scheme != plan.CLEAN_SCHEME
+        assert label == plan.labels_path(dataset, run.scheme, run.level, run.seed) + ".npy"
+        assert shards == plan.SHARDS.format(dataset=dataset)
+
+
+def test_final_targets_follow_extra_targets() -> None:
+    assert default_plan().final_targets() == list(plan.STUDY_TARGETS)
+    both = default_plan(extra_targets=["table4", "table3"]).final_targets()
+    assert both[len(plan.STUDY_TARGETS) :] == [
+        *plan.EXTRA_TARGETS["table4"],
+        *plan.EXTRA_TARGETS["table3"],
+    ]
+
+
+def test_a_users_dataset_is_scored_by_the_first_experiment_training_on_it() -> None:
+    grid = default_plan()
+    dataset = grid.experiments["sop"].train
+    assert (
+        grid.detect_model(dataset) == f"{plan.run_dir('sop', 'clean', 0, grid.seeds[0])}/model.pt"
+    )
+    with pytest.raises(UserError, match=r"needs a model trained on nowhere: add an experiment"):
+        grid.detect_experiment("nowhere")
+
+
+# --- every name and path spelled once --------------------------------------------------------
+
+
+def test_the_schemas_enums_are_the_plans_vocabularies() -> None:
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    top, experiment = schema["properties"], schema["$defs"]["experiment"]["properties"]
+    assert tuple(top["noise"]["properties"]["schemes"]["items"]["enum"]) == plan.NOISE_SCHEMES
+    assert tuple(top["noise"]["properties"]["schemes"]["default"]) == plan.NOISE_SCHEMES
+    assert tuple(experiment["schemes"]["items"]["enum"]) == plan.NOISE_SCHEMES
+    assert tuple(experiment["task"]["enum"]) == plan.TASKS
+    assert tuple(experiment["methods"]["items"]["enum"]) == plan.METHODS
+    assert set(experiment["method_params"]["properties"]) <= set(plan.ROBUST_METHODS)
+    assert tuple(top["detect"]["properties"]["detector"]["enum"]) == plan.DETECTORS
+    assert tuple(top["extra_targets"]["items"]["enum"]) == tuple(plan.EXTRA_TARGETS)
+
+
+# A name that is also another thing's name, where it means that other thing.
+ELSEWHERE = {
+    ("config.py", "margin"): "ArcFace's margin parameter, not the margin detector",
+    ("cli.py", "subcenter"): "the `irnoise subcenter` command",
+    ("knn.py", "knn"): "faiss' search, not the method",
+}
+VOCABULARY = {
+    *plan.NOISE_SCHEMES,
+    *plan.ROBUST_METHODS,
+    *plan.DETECTORS,
+}
+PATH_PARTS = ("data/raw/", "data/shards/", "data/labels/", "results/runs/", "results/methods/")
+
+
+def spelled_names(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """String constants that are a vocabulary name, or a path template's start followed by a
+    formatted value or a `{` placeholder (help texts and messages with <...> are prose)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            if text in VOCABULARY or ("{" in text and any(part in text for part in PATH_PARTS)):
+                yield node.lineno, text
+        if isinstance(node, ast.JoinedStr):
+            for before, after in itertools.pairwise(node.values):
+                if (
+                    isinstance(before, ast.Constant)
+                    and isinstance(after, ast.FormattedValue)
+                    and str(before.value).endswith(PATH_PARTS)
+                ):
+                    yield before.lineno, str(before.value)
+
+
+def test_names_and_path_templates_are_spelled_only_in_the_plan() -> None:
+    found = []
+    for path in sorted((REPO / "workflow/irnoise").rglob("*.py")):
+        if path.name == "plan.py":
+            continue
+        for line, text in spelled_names(ast.parse(path.read_text())):
+            if (path.name, text) not in ELSEWHERE:
+                found.append(f"{path.relative_to(REPO)}:{line}: {text!r}")
+    rules = [REPO / "Snakefile", *sorted((REPO / "workflow/rules").glob("*.smk"))]
+    quoted = re.compile(r"""["']({})["']""".format("|".join(sorted(VOCABULARY))))
+    for path in rules:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if quoted.search(line) or any(f'"{part}' in line for part in PATH_PARTS):
+                found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not found, "spelled outside irnoise.plan:\n" + "\n".join(found)
+
+
+def test_the_spelling_check_finds_what_it_looks_for() -> None:
+    code = (
+        'A = "uniform"\nB = f"results/runs/{x}"\nC = "data/shards/{dataset}"\n'
+        'D = "the uniform case"\nE = "results/runs/<experiment>/"'
+    )
+    assert [line for line, _ in spelled_names(ast.parse(code))] == [1, 2, 3]

@@ -118,6 +118,11 @@ def run_dir(
     )
 
 
+def clean_run(experiment: str, seed: int | str = "<seed>") -> str:
+    """An experiment's clean run folder (by default with a `<seed>` placeholder, for messages)."""
+    return run_dir(experiment, CLEAN_SCHEME, CLEAN_LEVEL, seed)
+
+
 @dataclass(frozen=True)
 class RunPath:
     """Who a file in a run folder belongs to (RUN_DIR or METHOD_DIR)."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from irnoise.atomic import atomic_path
 from irnoise.errors import UserError
-from irnoise.plan import CLEAN_SCHEME, PLAIN, level_name
+from irnoise.plan import CLEAN_SCHEME, PLAIN, clean_run, level_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -185,5 +185,5 @@ def _require_clean(summary: pd.DataFrame, clean: pd.DataFrame) -> None:
     for experiment in sorted(set(summary["experiment"]) - set(clean["experiment"])):
         raise UserError(
             f"experiment {experiment!r} has no clean run: relative drops are measured against "
-            f"it; add results/runs/{experiment}/clean/0/seed<seed>/metrics.json to the inputs"
+            f"it; add {clean_run(experiment)}/metrics.json to the inputs"
         )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from irnoise.atomic import write_text
 from irnoise.errors import UserError
-from irnoise.plan import CLEAN_SCHEME, TABLE1_SCHEME, level_name
+from irnoise.plan import CLEAN_SCHEME, TABLE1_SCHEME, clean_run, level_name
 from irnoise.report.collect import summarize, with_relative_drop
 from irnoise.report.intervals import METHOD, Condition, GridResamples
 
@@ -119,7 +119,7 @@ def table_row(
     if (experiment, metric, CLEAN_SCHEME, 0.0) not in indexed.index:
         raise UserError(
             f"experiment {experiment!r} has no clean {metric} to compare with: add its clean "
-            f"run, results/runs/{experiment}/clean/0/seed<seed>/metrics.json, to the inputs"
+            f"run, {clean_run(experiment)}/metrics.json, to the inputs"
         )
     clean = indexed.loc[(experiment, metric, CLEAN_SCHEME, 0.0)]
     row: dict[str, object] = {

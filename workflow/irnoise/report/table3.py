@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from irnoise.errors import UserError
-from irnoise.plan import CLEAN_SCHEME, METHODS, PLAIN, level_name, parse_run_path
+from irnoise.plan import CLEAN_SCHEME, METHODS, PLAIN, clean_run, level_name, parse_run_path
 from irnoise.report.bootstrap import DEFAULT_RESAMPLES, Interval, resample_runs, seed_bootstrap
 from irnoise.report.collect import read_json
 
@@ -150,7 +150,7 @@ def build_table3(
             raise UserError(
                 f"experiment {experiment!r} has no clean run of method none: the share of the "
                 f"drop recovered is measured against it; add "
-                f"results/runs/{experiment}/clean/0/seed<seed>/metrics.json"
+                f"{clean_run(experiment)}/metrics.json"
             )
         noisy = runs[runs["scheme"] != CLEAN_SCHEME]
         for (method, scheme, level), _ in noisy.groupby(["method", "scheme", "level"]):
