@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -37,3 +38,21 @@ def test_report_embeds_every_table_and_figure(smoke_run: Path, tmp_path: Path) -
         assert content in html, f"{output} is not in the report"
     for caption in ("Table 1", "Table 2", "Figure 1"):
         assert caption in html
+
+
+def test_captions_render_on_a_config_that_leaves_the_grid_out() -> None:
+    """common.smk fills the schema's defaults into Snakemake's config itself, so a caption
+    reading snakemake.config["noise"]["levels"] works on a config without `noise:`."""
+    import jinja2
+
+    from irnoise.config import read_yaml, with_defaults
+
+    config = {key: read_yaml(REPO / "config.yaml")[key] for key in ("datasets", "experiments")}
+    params = SimpleNamespace(names="sop", references="sop_train", level="0.1", seed=0)
+    snakemake = SimpleNamespace(config=with_defaults(config), wildcards={}, params=params)
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    for caption in sorted((REPO / "workflow/report").glob("*.rst")):
+        text = environment.from_string(caption.read_text()).render(snakemake=snakemake)
+        assert "0.01, 0.05, 0.1" in text or "noise" not in caption.read_text(), caption.name
+    common = (REPO / "workflow/rules/common.smk").read_text()
+    assert "config.update(with_defaults(config))" in common
