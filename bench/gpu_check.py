@@ -65,9 +65,11 @@ from irnoise.data import loader
 from irnoise.data.datasets.base import DatasetIndex, Record
 from irnoise.data.sharding import write_shards
 from irnoise.evaluate import faiss_build, knn
-from irnoise.train.loop import Runtime, Trainee, make_optimizer, run_epoch, wrap_for_training
+from irnoise.train.loop import make_optimizer, run_epoch
 from irnoise.train.losses import build_loss
 from irnoise.train.models import build_model
+from irnoise.train.runtime import Runtime, wrap_for_training
+from irnoise.train.trainee import Trainee
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,9 +24,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 
 from irnoise.config import Training
-from irnoise.train.loop import Runtime, Trainee, make_optimizer, run_epoch
+from irnoise.train.loop import make_optimizer, run_epoch
 from irnoise.train.losses import build_loss
 from irnoise.train.models import build_model
+from irnoise.train.runtime import Runtime
+from irnoise.train.trainee import Trainee
 
 
 def make_batches(args: argparse.Namespace) -> list[tuple[torch.Tensor, ...]]:

@@ -44,9 +44,12 @@ from irnoise.data.loader import (
     train_loader,
 )
 from irnoise.data.manifest import split_shards
-from irnoise.train.loop import Runtime, Trainee, load_clean_labels, make_optimizer, run_epoch
+from irnoise.train.labels import load_clean_labels
+from irnoise.train.loop import make_optimizer, run_epoch
 from irnoise.train.losses import build_loss
 from irnoise.train.models import build_model
+from irnoise.train.runtime import Runtime
+from irnoise.train.trainee import Trainee
 
 
 def experiment(args: argparse.Namespace) -> Training:
