@@ -10,9 +10,9 @@ On a machine with one GPU and 16 cores it takes about 5-8 minutes and measures:
    rerun): every rule succeeds, train and evaluate ran on CUDA (their logs and
    metrics.json say so), and each metric is within 0.1 of the CPU run's;
 2. train: ResNet-50, 224 px, batch 256, bf16 autocast, channels_last, ArcFace over
-   11,318 classes: images/s of irnoise's `run_epoch` against a bare PyTorch loop on the
-   same device-resident tensors (the ratio of bench/train_step.py), without and with
-   torch.compile, interleaved ABBA;
+   11,318 classes: images/s of irnoise's `run_epoch` against the bare PyTorch loop of
+   bench/baseline.py on the same device-resident tensors (the ratio of
+   bench/train_step.py), without and with torch.compile, interleaved ABBA;
 3. loader: irnoise's shard loader at 224 px crops, batch 256, with 8 and 15 workers,
    batches moved to the GPU and normalized there, against the GPU's consumption rate
    from (2): is the loader the bottleneck?
@@ -41,7 +41,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -65,14 +64,13 @@ from irnoise.data import loader
 from irnoise.data.datasets.base import DatasetIndex, Record
 from irnoise.data.sharding import write_shards
 from irnoise.evaluate import faiss_build, knn
-from irnoise.train.loop import Runtime, Trainee, make_optimizer, run_epoch, wrap_for_training
-from irnoise.train.losses import build_loss
-from irnoise.train.models import build_model
+from irnoise.train.loop import run_epoch
+from irnoise.train.runtime import Runtime, wrap_for_training
+from irnoise.train.trainee import Trainee
 
 REPO = Path(__file__).resolve().parents[1]
 
 CHECKS = ("smoke", "train", "loader", "knn")
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "presets", "workflow", "profiles", "envs")
 # "Same range" for a smoke metric: bf16 on the GPU vs float32 on the CPU after 2 epochs
 # of a tiny model; chance-level differences between seeds are ~0.03-0.05 there.
 SMOKE_TOLERANCE = 0.1
@@ -163,15 +161,27 @@ class Row:
         return self.verdict.startswith("FAILED")
 
 
-def bench_module(name: str) -> ModuleType:
-    """bench/<name>.py, loaded by path (bench/ is no package, and sys.path stays as it is)."""
-    module_name = f"irnoise_bench_{name}"
+def repo_module(folder: str, name: str) -> ModuleType:
+    """<folder>/<name>.py of this checkout, loaded by path: neither bench/ nor tests/ is a
+    package, and sys.path stays as it is (their modules' names would shadow others')."""
+    module_name = f"irnoise_{folder}_{name}"
     if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, REPO / "bench" / f"{name}.py")
+        path = REPO / folder / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
     return sys.modules[module_name]
+
+
+def bench_module(name: str) -> ModuleType:
+    return repo_module("bench", name)
+
+
+# The bare PyTorch loop every overhead figure compares with, and the test suite's
+# workflow helpers (a fresh copy of the workflow, Snakemake from this interpreter).
+baseline = bench_module("baseline")
+workflow_helpers = repo_module("tests", "helpers")
 
 
 # -- GPU memory ------------------------------------------------------------------------
@@ -242,16 +252,16 @@ def smoke_config(gpus: int, path: Path) -> Path:
     return path
 
 
-def run_snakemake(workdir: Path, config: Path, sizes: Sizes, log: Path) -> tuple[int, float]:
-    """(exit status, seconds) of one Snakemake run; its output goes to `log`."""
-    bin_dir = str(Path(sys.executable).parent)  # this environment's `irnoise` for the rules
-    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ.get('PATH', '')}")
-    command = [sys.executable, "-m", "snakemake", *sizes.smoke_targets]
-    command += ["--cores", str(sizes.smoke_cores), "--configfile", str(config)]
+def timed_snakemake(workdir: Path, config: Path, sizes: Sizes, log: Path) -> tuple[int, float]:
+    """(exit status, seconds) of one Snakemake run; its output (stdout, then stderr) goes
+    to `log`."""
+    arguments = [*sizes.smoke_targets, "--cores", str(sizes.smoke_cores)]
+    arguments += ["--configfile", str(config)]
     started = time.perf_counter()
-    with open(log, "w") as out:
-        status = subprocess.run(command, cwd=workdir, env=env, stdout=out, stderr=out).returncode
-    return status, time.perf_counter() - started
+    result = workflow_helpers.run_snakemake(workdir, *arguments, check=False)
+    seconds = time.perf_counter() - started
+    log.write_text(result.stdout + result.stderr)
+    return result.returncode, seconds
 
 
 def collect_metrics(workdir: Path) -> dict[str, dict[str, Any]]:
@@ -292,14 +302,8 @@ def copy_workflow(workdir: Path, reference: Path | None) -> None:
     """This checkout's workflow files, or a finished smoke run's whole directory."""
     if reference is not None:
         shutil.copytree(reference, workdir, symlinks=True)
-        return
-    workdir.mkdir()
-    for name in WORKFLOW_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, workdir / name)
+    else:
+        workflow_helpers.copy_workflow(workdir)
 
 
 def log_verdict(status: int, log: Path) -> str:
@@ -324,7 +328,7 @@ def check_smoke(sizes: Sizes, cuda: bool, scratch: Path, reference: Path | None)
     rows = []
     if reference is None:
         log = scratch / "smoke_cpu.log"
-        status, seconds = run_snakemake(workdir, smoke_config(0, scratch / "c0.yaml"), sizes, log)
+        status, seconds = timed_snakemake(workdir, smoke_config(0, scratch / "c0.yaml"), sizes, log)
         rows.append(
             Row("smoke", "gpus: 0 (CPU reference)", seconds, "s", verdict=log_verdict(status, log))
         )
@@ -337,7 +341,7 @@ def check_smoke(sizes: Sizes, cuda: bool, scratch: Path, reference: Path | None)
         shutil.rmtree(workdir / name, ignore_errors=True)
     log = scratch / "smoke_gpu.log"
     with PeakMemory(cuda) as memory:
-        status, seconds = run_snakemake(workdir, smoke_config(1, scratch / "c1.yaml"), sizes, log)
+        status, seconds = timed_snakemake(workdir, smoke_config(1, scratch / "c1.yaml"), sizes, log)
     gpu_metrics = collect_metrics(workdir)
     run_verdict = log_verdict(status, log)
     if run_verdict == "ok" and not (gpu_metrics and gpu_metrics.keys() <= cpu_metrics.keys()):
@@ -396,43 +400,30 @@ def train_config(sizes: Sizes) -> Training:
 def device_batches(sizes: Sizes, device: torch.device) -> list[tuple[torch.Tensor, ...]]:
     """`steps` batches cycling over a few distinct ones, already on the device (channels_last
     there, as the loop puts them), so that both loops time the step alone."""
-    generator = torch.Generator().manual_seed(0)
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    distinct = []
-    for step in range(sizes.distinct_batches):
-        images = torch.randn(sizes.batch, 3, sizes.crop, sizes.crop, generator=generator)
-        labels = torch.randint(0, sizes.classes, (sizes.batch,), generator=generator)
-        rows = torch.arange(step * sizes.batch, (step + 1) * sizes.batch)
-        images = images.to(device, memory_format=memory_format)
-        distinct.append((images, labels.to(device), rows))
+    made = baseline.random_batches(sizes.distinct_batches, sizes.batch, sizes.crop, sizes.classes)
+    distinct = [
+        (images.to(device, memory_format=memory_format), labels.to(device), rows)
+        for images, labels, rows in made
+    ]
     return [distinct[step % len(distinct)] for step in range(sizes.steps)]
 
 
 def setup_training(sizes: Sizes, device: torch.device):
     """(model, loss, optimizer) with the same initial weights every time."""
-    torch.manual_seed(0)
-    config = train_config(sizes)
-    model = build_model(config).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    loss = build_loss(config, sizes.classes).to(device)
-    return model, loss, make_optimizer(model, loss, config)
+    cuda = device.type == "cuda"
+    return baseline.fresh_training(train_config(sizes), sizes.classes, device, channels_last=cuda)
 
 
 def bare_step_loop(sizes: Sizes, device: torch.device, compiled: bool) -> Callable[[list], None]:
-    """The loop a PyTorch user writes: bf16 autocast around the network, loss in float32."""
+    """bench/baseline.py's bare loop: bf16 autocast around the network (on CUDA), loss in
+    float32."""
     model, loss_fn, optimizer = setup_training(sizes, device)
     network = torch.compile(model, backend=sizes.compile_backend) if compiled else model
     cuda = device.type == "cuda"
 
     def run(batches: list) -> None:
-        for images, labels, _ in batches:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                embeddings = network(images)
-            loss = loss_fn(embeddings.float(), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        baseline.bare_steps(network, loss_fn, optimizer, batches, bf16=cuda)
 
     return run
 

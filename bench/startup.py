@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 # What each command imports before its first image (the lazy imports of its run() included).
-TRAIN = "import irnoise.train.loop, irnoise.train.models, pytorch_metric_learning.losses"
+TRAIN = "import irnoise.train.job, irnoise.train.models, pytorch_metric_learning.losses"
 CASES = {
     "import torch (baseline)": "import torch",
     "irnoise train": TRAIN,

@@ -3,7 +3,8 @@
 Both train the same network (same initial weights) with SGD and the same
 pytorch-metric-learning loss on the same pre-made in-memory batches, in the same
 process, interleaved in ABBA order (bare, irnoise, irnoise, bare, ...); the figure is the ratio of
-their median times per step. irnoise's loop adds: the Trainee wrapper (loss in float32
+their median times per step. The bare loop is bench/baseline.py's, the one
+bench/gpu_check.py times on the GPU too. irnoise's loop adds: the Trainee wrapper (loss in float32
 outside autocast), a per-step finiteness check (`loss.item()`), the class head's
 training accuracy against noisy and clean labels (from the cosines the loss computes
 anyway), and the running totals.
@@ -22,47 +23,25 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
+from baseline import bare_steps, fresh_training, random_batches
 
 from irnoise.config import Training
-from irnoise.train.loop import Runtime, Trainee, make_optimizer, run_epoch
-from irnoise.train.losses import build_loss
-from irnoise.train.models import build_model
-
-
-def make_batches(args: argparse.Namespace) -> list[tuple[torch.Tensor, ...]]:
-    generator = torch.Generator().manual_seed(0)
-    batches = []
-    for step in range(args.steps):
-        images = torch.randn(args.batch, 3, args.crop, args.crop, generator=generator)
-        labels = torch.randint(0, args.classes, (args.batch,), generator=generator)
-        rows = torch.arange(step * args.batch, (step + 1) * args.batch)
-        batches.append((images, labels, rows))
-    return batches
-
-
-def setup(
-    config: Training, classes: int
-) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.SGD]:
-    torch.manual_seed(0)
-    model, loss = build_model(config), build_loss(config, classes)
-    return model, loss, make_optimizer(model, loss, config)
+from irnoise.train.loop import run_epoch
+from irnoise.train.runtime import Runtime
+from irnoise.train.trainee import Trainee
 
 
 def bare_loop(config: Training, classes: int, batches: list) -> float:
-    """The loop a PyTorch user writes by hand: seconds for all batches."""
-    model, loss_fn, optimizer = setup(config, classes)
+    """The loop a PyTorch user writes by hand (bench/baseline.py): seconds for all batches."""
+    model, loss_fn, optimizer = fresh_training(config, classes)
     model.train()
     started = time.perf_counter()
-    for images, labels, _ in batches:
-        loss = loss_fn(model(images), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    bare_steps(model, loss_fn, optimizer, batches)
     return time.perf_counter() - started
 
 
 def irnoise_loop(config: Training, classes: int, batches: list) -> float:
-    model, loss, optimizer = setup(config, classes)
+    model, loss, optimizer = fresh_training(config, classes)
     trainee = Trainee(model, loss).train()
     clean = torch.randint(0, classes, (len(batches) * len(batches[0][0]),))
     runtime = Runtime(torch.device("cpu"))
@@ -85,7 +64,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     # ArcFaceLoss gets the paper's scale and margin from the config's loss defaults.
     config = Training(backbone=args.model, embedding_size=512, loss=args.loss, lr=0.01)
-    batches = make_batches(args)
+    batches = random_batches(args.steps, args.batch, args.crop, args.classes)
     bare_loop(config, args.classes, batches[:3])  # warm-up: allocator, oneDNN kernels
     irnoise_loop(config, args.classes, batches[:3])
     bare, ours = [], []

@@ -3,8 +3,9 @@
 On one shard directory (default: the default preset's SOP-shaped train split), in one
 process, interleaved (ABC, CBA, ...), the same network, loss, batch size and torch threads:
 
-- floor: a bare PyTorch loop (forward, loss, backward, AdamW step) over one epoch of
-  batches made beforehand, already normalized floats in memory: nothing but compute;
+- floor: the bare PyTorch loop of bench/baseline.py (forward, loss, backward, AdamW
+  step) over one epoch of batches made beforehand, already normalized floats in memory:
+  nothing but compute;
 - streaming: `train_loader` reading and decoding the shards every epoch (`workers`
   DataLoader workers, as `irnoise train` picks them from its threads), through
   `run_epoch`, the loop `irnoise train` runs;
@@ -34,6 +35,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch
+from baseline import bare_steps, fresh_training
 
 from irnoise.config import Training
 from irnoise.data.loader import (
@@ -44,9 +46,10 @@ from irnoise.data.loader import (
     train_loader,
 )
 from irnoise.data.manifest import split_shards
-from irnoise.train.loop import Runtime, Trainee, load_clean_labels, make_optimizer, run_epoch
-from irnoise.train.losses import build_loss
-from irnoise.train.models import build_model
+from irnoise.train.labels import load_clean_labels
+from irnoise.train.loop import run_epoch
+from irnoise.train.runtime import Runtime
+from irnoise.train.trainee import Trainee
 
 
 def experiment(args: argparse.Namespace) -> Training:
@@ -64,30 +67,19 @@ def experiment(args: argparse.Namespace) -> Training:
     )
 
 
-def setup(config: Training, classes: int):
-    torch.manual_seed(0)
-    model = build_model(config).to(memory_format=torch.channels_last)  # as `irnoise train`
-    loss = build_loss(config, classes)
-    return model, loss, make_optimizer(model, loss, config)
-
-
 def floor_epoch(config: Training, classes: int, batches: list) -> float:
-    """Seconds for one epoch of the bare loop on ready float batches."""
-    model, loss_fn, optimizer = setup(config, classes)
+    """Seconds for one epoch of the bare loop (bench/baseline.py) on ready float batches."""
+    model, loss_fn, optimizer = fresh_training(config, classes, channels_last=True)
     model.train()
     started = time.perf_counter()
-    for images, labels, _ in batches:
-        loss = loss_fn(model(images), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    bare_steps(model, loss_fn, optimizer, batches)
     return time.perf_counter() - started
 
 
 def irnoise_epoch(config: Training, args: argparse.Namespace, labels: np.ndarray, decoded) -> float:
     """Seconds for one epoch of `irnoise train`'s loader + `run_epoch`."""
     classes = int(labels.max()) + 1
-    model, loss, optimizer = setup(config, classes)
+    model, loss, optimizer = fresh_training(config, classes, channels_last=True)
     trainee = Trainee(model, loss).train()
     started = time.perf_counter()
     batches = train_loader(

@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irnoise.noise import corrupt_labels
-from irnoise.train.loop import kept_loss
 from irnoise.train.methods import build_filter, filter_summary
 from irnoise.train.methods.knn_filter import KnnFilter
 from irnoise.train.methods.oracle import oracle_keep
 from irnoise.train.methods.prism import PrismFilter
 from irnoise.train.methods.subcenter import outlier_mask
+from irnoise.train.trainee import kept_loss
 
 # --- PRISM ----------------------------------------------------------------------------
 
@@ -368,7 +368,7 @@ def test_subcenter_mask_command_writes_the_brute_force_mask(small_shards, tmp_pa
 
 
 def test_a_filter_that_drops_almost_everything_warns(tmp_path):
-    from irnoise.train.loop import write_filter_summary
+    from irnoise.train.job import write_filter_summary
 
     labels = np.arange(20) % 4
     mostly_dropped = build_filter({"name": "subcenter"}, labels, np.arange(20) < 1, 4)

@@ -24,6 +24,7 @@ from irnoise.train import checkpoint
 from irnoise.train import loop as training
 from irnoise.train.losses import ClassPredictions, build_loss, class_logits
 from irnoise.train.models import build_model, load_trained
+from irnoise.train.runtime import Runtime, decoded_train_split, loader_workers, seed_everything
 
 from train_fixtures import write_shards
 
@@ -137,12 +138,12 @@ def test_decoded_split_gives_the_streaming_batches(shards, clean, workers, seed,
 
 
 def test_decoded_split_only_when_it_fits(shards, monkeypatch):
-    runtime = training.Runtime(torch.device("cpu"))
-    assert isinstance(training.decoded_train_split(shards, runtime), loader.DecodedSplit)
+    runtime = Runtime(torch.device("cpu"))
+    assert isinstance(decoded_train_split(shards, runtime), loader.DecodedSplit)
     count = manifest.split_count(shards, "train")
     side = manifest.read_manifest(shards)["image_size"]
     monkeypatch.setattr(loader, "DECODED_SPLIT_MAX_BYTES", 2 * 3 * side * side * count - 1)
-    assert training.decoded_train_split(shards, runtime) is None
+    assert decoded_train_split(shards, runtime) is None
 
 
 def test_training_from_the_decoded_split_equals_streaming(
@@ -218,7 +219,7 @@ def test_small_cnn_width_sets_the_channels_of_every_stage(width):
 
 def test_seed_sets_the_initialization():
     def first_weights(seed: int) -> torch.Tensor:
-        training.seed_everything(seed)
+        seed_everything(seed)
         return build_model({"backbone": "small_cnn", "width": 8}).embedding.weight.detach()
 
     assert torch.equal(first_weights(0), first_weights(0))
@@ -322,9 +323,9 @@ def test_optimizer_trains_network_and_loss_each_with_its_lr():
 
 
 def test_loader_workers_come_from_threads_unless_configured():
-    assert training.loader_workers(Training(workers=None), threads=3) == 2
-    assert training.loader_workers(Training(), threads=1) == 0
-    assert training.loader_workers(Training(workers=0), threads=8) == 0
+    assert loader_workers(Training(workers=None), threads=3) == 2
+    assert loader_workers(Training(), threads=1) == 0
+    assert loader_workers(Training(workers=0), threads=8) == 0
 
 
 def test_short_training_run_lowers_the_loss(four_epochs):

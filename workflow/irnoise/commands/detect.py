@@ -75,7 +75,7 @@ def embed_train(args: argparse.Namespace, device: str, evaluation: Any):
     """(train embeddings, labels to score, the model's loss) of the run."""
     from irnoise.commands.evaluate import embed_split
     from irnoise.data.manifest import split_count
-    from irnoise.train.loop import check_labels, load_clean_labels, load_labels
+    from irnoise.train.labels import check_labels, load_clean_labels, load_labels
     from irnoise.train.models import load_trained
 
     clean = load_clean_labels(args.shards)

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from irnoise.atomic import save_npy
-    from irnoise.train.loop import load_clean_labels, load_labels
+    from irnoise.train.labels import load_clean_labels, load_labels
     from irnoise.train.methods.subcenter import keep_mask_from_model
 
     labels = load_labels(args.labels) if args.labels else load_clean_labels(args.shards)

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> None:
         # One process per GPU (DistributedDataParallel), replacing this one.
         argv = torchrun_argv(args, processes)
         os.execv(argv[0], argv)
-    from irnoise.train.loop import run_training
+    from irnoise.train.job import run_training
 
     method = json_object(args.method, "--method") if args.method else None
     run_training(
