@@ -45,6 +45,8 @@ from typing import Protocol
 
 import numpy as np
 
+from irnoise.evaluate.metrics import allowed_false_positives
+
 Statistic = Callable[[Mapping[str, np.ndarray]], np.ndarray]
 DEFAULT_RESAMPLES = 2000
 CHUNK = 256  # resamples scored at once: bounds the count matrices' memory
@@ -168,17 +170,6 @@ class PairTpr:
         return np.where(total_negatives > 0, tpr, np.nan)
 
 
-def allowed_false_positives(negatives: np.ndarray, fpr: float) -> np.ndarray:
-    """The most negatives that may pass, c / negatives <= fpr (as `metrics.tpr_at_fpr`)."""
-    negatives = np.asarray(negatives, dtype=np.float64)
-    count = np.clip(np.floor(fpr * negatives), 0, negatives)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # Correct floor()'s rounding so that the float comparison itself decides.
-        count = np.where((count < negatives) & ((count + 1) / negatives <= fpr), count + 1, count)
-        count = np.where((count > 0) & (count / negatives > fpr), count - 1, count)
-    return count.astype(np.int64)
-
-
 def paired_bootstrap(
     runs: Mapping[str, Sequence[PerQuery]],
     statistic: Statistic,
@@ -296,23 +287,9 @@ def draw_counts(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:
 
 def _average_ranks(rows: np.ndarray) -> np.ndarray:
     """Ranks (1-based, ties averaged) along axis 1; rows with NaN give NaN ranks."""
-    order = np.argsort(rows, axis=1, kind="stable")
-    ordered = np.take_along_axis(rows, order, axis=1)
-    ranks = np.empty_like(rows)
-    n = rows.shape[1]
-    positions = np.broadcast_to(np.arange(1, n + 1, dtype=np.float64), rows.shape).copy()
-    # Average the positions of each run of equal values.
-    new_run = np.ones(rows.shape, bool)
-    new_run[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    run_id = np.cumsum(new_run, axis=1) - 1
-    flat_id = (run_id + n * np.arange(len(rows))[:, None]).ravel()
-    sums = np.bincount(flat_id, positions.ravel(), minlength=rows.size)
-    sizes = np.bincount(flat_id, minlength=rows.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        averaged = (sums / sizes)[flat_id].reshape(rows.shape)
-    np.put_along_axis(ranks, order, averaged, axis=1)
-    ranks[np.isnan(rows).any(axis=1)] = np.nan
-    return ranks
+    from scipy.stats import rankdata
+
+    return rankdata(rows, method="average", axis=1, nan_policy="propagate")
 
 
 def _interval(estimate: np.ndarray, resampled: np.ndarray, level: float) -> Interval:
