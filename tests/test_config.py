@@ -131,8 +131,13 @@ def test_schema_defaults_equal_the_dataclasses() -> None:
         (schema_defaults(top["detect"]["properties"]), dataclass_defaults(typed.Detect)),
         (schema_defaults(top["table3"]["properties"]), dataclass_defaults(typed.Table3)),
         (
+            schema_defaults(top["statistics"]["properties"]),
+            dataclass_defaults(typed.Statistics),
+        ),
+        (
             schema_defaults(top),
-            dataclass_defaults(typed.Study) | {"noise": {}, "detect": {}, "table3": {}},
+            dataclass_defaults(typed.Study)
+            | {"noise": {}, "detect": {}, "table3": {}, "statistics": {}},
         ),
     ]
     for schema, dataclass in pairs:

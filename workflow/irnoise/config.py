@@ -178,10 +178,7 @@ class Experiment:
     def method_settings(self, method: str) -> dict[str, Any]:
         """A method's parameters: what the config gives over the schema's defaults (the
         schema documents each with its source)."""
-        methods = schema()["$defs"]["experiment"]["properties"]["method_params"]["properties"]
-        defined = methods.get(method, {}).get("properties", {})
-        defaults = {key: spec["default"] for key, spec in defined.items()}
-        return defaults | plain(self.method_params.get(method, {}))
+        return method_defaults(method) | plain(self.method_params.get(method, {}))
 
 
 @dataclass(frozen=True)
@@ -264,6 +261,14 @@ class Table3:
 
 
 @dataclass(frozen=True)
+class Statistics:
+    """The report's bootstrap intervals: resamples and confidence level of each."""
+
+    resamples: int = 2000
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
 class Study:
     datasets: Mapping[str, Dataset]
     experiments: Mapping[str, Experiment]
@@ -271,6 +276,7 @@ class Study:
     seeds: tuple[int, ...] = (0,)
     detect: Detect = field(default_factory=Detect)
     table3: Table3 = field(default_factory=Table3)
+    statistics: Statistics = field(default_factory=Statistics)
     extra_targets: tuple[str, ...] = ()
     reference_histograms: tuple[str, ...] = (
         "sop_train",
@@ -294,6 +300,8 @@ class Study:
             values["table3"] = _from_mapping(Table3, values["table3"], "table3")
         if "detect" in values:
             values["detect"] = Detect.from_mapping(values["detect"], "detect")
+        if "statistics" in values:
+            values["statistics"] = _from_mapping(Statistics, values["statistics"], "statistics")
         return _from_mapping(cls, values, "config")
 
 
@@ -340,6 +348,13 @@ def schema_default(*keys: str) -> Any:
     for key in keys:
         node = node["properties"][key]
     return node["default"]
+
+
+def method_defaults(method: str) -> dict[str, Any]:
+    """The schema's defaults of a training method's parameters ({} for a method without)."""
+    methods = schema()["$defs"]["experiment"]["properties"]["method_params"]["properties"]
+    defined = methods.get(method, {}).get("properties", {})
+    return {key: spec["default"] for key, spec in defined.items()}
 
 
 def schema_errors(instance: Any, definition: Mapping[str, Any]) -> list[str]:

@@ -12,12 +12,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from irnoise.config import schema_default
+
+# The sub-center method's parameters in the config schema.
+SUBCENTER = ("method_params", "subcenter")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="stage-1 model.pt")
     parser.add_argument("--shards", required=True, type=Path, help="shard directory")
     parser.add_argument("--labels", type=Path, default=None, help="the noisy labels trained on")
-    parser.add_argument("--threshold", type=float, default=75.0, help="outlier angle, degrees")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=schema_default("$defs", "experiment", *SUBCENTER, "threshold"),
+        help="outlier angle, degrees (default: the config schema's subcenter threshold)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="keep-mask .npy to write")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
 

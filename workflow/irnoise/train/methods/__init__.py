@@ -107,6 +107,10 @@ def _make_filter(
                 f"{labels.shape}: it was made for another dataset; rerun its rule"
             )
         return FixedMask(keep_rows)
+    from irnoise.config import method_defaults
+
+    # A method given by hand (`--method '{"name": "knn"}'`) takes the schema's defaults.
+    method = method_defaults(name) | method
     num_classes = int(labels.max(initial=0)) + 1
     if name in ("prism", "prism_guess"):
         from irnoise.train.methods.prism import PrismFilter
@@ -116,18 +120,18 @@ def _make_filter(
             num_classes=num_classes,
             embedding_size=embedding_size,
             noise_rate=float(method["noise_rate"]),
-            window=int(method.get("window", 5)),
-            memory_size=int(method.get("memory_size", 8192)),
-            warmup_epochs=int(method.get("warmup_epochs", 1)),
+            window=int(method["window"]),
+            memory_size=int(method["memory_size"]),
+            warmup_epochs=int(method["warmup_epochs"]),
         )
     from irnoise.train.methods.knn_filter import KnnFilter
 
     return KnnFilter(
         rows=len(labels),
         embedding_size=embedding_size,
-        neighbors=int(method.get("neighbors", 200)),
-        threshold=float(method.get("threshold", 0.5)),
-        warmup_epochs=int(method.get("warmup_epochs", 1)),
+        neighbors=int(method["neighbors"]),
+        threshold=float(method["threshold"]),
+        warmup_epochs=int(method["warmup_epochs"]),
     )
 
 
