@@ -113,7 +113,7 @@ def recall_at_k(
     return result.recall
 
 
-def tpr_at_fpr(scores: np.ndarray, is_same: np.ndarray, fpr: float = 1e-3) -> float:
+def tpr_at_fpr(scores: np.ndarray, is_same: np.ndarray, fpr: float) -> float:
     """The share of positive pairs scoring >= t, for the smallest score t at target FPR.
 
     The false-positive rate of a threshold t is the share of negative pairs scoring >= t;
