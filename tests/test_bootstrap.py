@@ -10,9 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from irnoise.config import schema_default
 from irnoise.evaluate import metrics
 from irnoise.report import bootstrap
 from irnoise.report.bootstrap import PairTpr, QueryMean
+
+RESAMPLES = schema_default("statistics", "resamples")
+LEVEL = schema_default("statistics", "confidence")
 
 
 def draws(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:
@@ -91,7 +95,7 @@ def drop(m):
 
 def test_a_known_effect_is_found():
     runs = hits_runs(np.random.default_rng(2), 0.6, 0.45, seeds=3, n=2000)
-    interval = bootstrap.paired_bootstrap(runs, drop, n_resamples=1000)
+    interval = bootstrap.paired_bootstrap(runs, drop, n_resamples=1000, level=LEVEL)
     assert interval.estimate == pytest.approx(0.25, abs=0.03)
     assert interval.low > 0.15 and interval.high < 0.35
     assert interval.low < interval.estimate < interval.high
@@ -113,29 +117,37 @@ def test_a_null_effect_is_covered_about_95_percent_of_the_time():
             for run, run_shift in zip(runs, shift, strict=True):
                 luck = rng.normal(0, 0.2, size=150)
                 runs[run].append(QueryMean(difficulty + luck < 0.6 + run_shift))
-        interval = bootstrap.paired_bootstrap(runs, drop, n_resamples=300, seed=simulation)
+        interval = bootstrap.paired_bootstrap(
+            runs, drop, n_resamples=300, level=LEVEL, seed=simulation
+        )
         covered.append(interval.low <= 0.0 <= interval.high)
     assert 0.9 <= np.mean(covered) <= 0.99
+
+
+def difference(m):
+    return m["a"] - m["b"]
 
 
 def test_pairing_cancels_shared_query_noise():
     rng = np.random.default_rng(4)
     per_seed = [QueryMean(rng.random(300) < 0.5) for _ in range(3)]
-    same = bootstrap.paired_bootstrap({"a": per_seed, "b": per_seed}, lambda m: m["a"] - m["b"])
+    same = bootstrap.paired_bootstrap({"a": per_seed, "b": per_seed}, difference, RESAMPLES, LEVEL)
     assert (same.low, same.estimate, same.high) == (0.0, 0.0, 0.0)
     # The same numbers declared as different test sets are resampled independently.
     other = [QueryMean(q.values, test_set="other") for q in per_seed]
-    unpaired = bootstrap.paired_bootstrap({"a": per_seed, "b": other}, lambda m: m["a"] - m["b"])
+    unpaired = bootstrap.paired_bootstrap({"a": per_seed, "b": other}, difference, RESAMPLES, LEVEL)
     assert unpaired.low < -0.01 and unpaired.high > 0.01
 
 
 def test_many_statistics_share_resamples_and_seed_makes_it_reproducible():
     runs = hits_runs(np.random.default_rng(5), 0.7, 0.5, seeds=2, n=300)
     statistics = {"drop": drop, "difference": lambda m: m["clean"] - m["noisy"]}
-    first = bootstrap.paired_bootstrap_many(runs, statistics, n_resamples=200, seed=7)
-    again = bootstrap.paired_bootstrap_many(runs, statistics, n_resamples=200, seed=7)
+    first = bootstrap.paired_bootstrap_many(runs, statistics, n_resamples=200, level=LEVEL, seed=7)
+    again = bootstrap.paired_bootstrap_many(runs, statistics, n_resamples=200, level=LEVEL, seed=7)
     assert first == again
-    assert first["drop"] == bootstrap.paired_bootstrap(runs, drop, n_resamples=200, seed=7)
+    assert first["drop"] == bootstrap.paired_bootstrap(
+        runs, drop, n_resamples=200, level=LEVEL, seed=7
+    )
 
 
 def test_a_runs_resamples_do_not_depend_on_the_other_runs():
@@ -146,26 +158,32 @@ def test_a_runs_resamples_do_not_depend_on_the_other_runs():
     together = bootstrap.resample_runs(runs | {"x": other["clean"]}, n_resamples=300, seed=1)
     for name in runs:
         np.testing.assert_array_equal(alone.values[name], together.values[name])
-    assert alone.interval(drop) == together.interval(drop)
+    assert alone.interval(drop, LEVEL) == together.interval(drop, LEVEL)
 
 
 def test_runs_need_matching_seeds_and_query_counts():
     rng = np.random.default_rng(6)
     with pytest.raises(ValueError, match="same, non-zero number of seeds"):
         bootstrap.paired_bootstrap(
-            {"a": [QueryMean(rng.random(5))], "b": []}, lambda m: m["a"], n_resamples=10
+            {"a": [QueryMean(rng.random(5))], "b": []},
+            lambda m: m["a"],
+            n_resamples=10,
+            level=LEVEL,
         )
     with pytest.raises(ValueError, match="same queries"):
         bootstrap.paired_bootstrap(
             {"a": [QueryMean(rng.random(5))], "b": [QueryMean(rng.random(6))]},
             lambda m: m["a"] - m["b"],
             n_resamples=10,
+            level=LEVEL,
         )
 
 
 def test_seed_bootstrap_matches_a_naive_loop():
     values = {"a": [0.9, 0.8, 0.85, 0.7], "b": [0.5, 0.6, 0.4, 0.55]}
-    interval = bootstrap.seed_bootstrap(values, lambda m: m["a"] - m["b"], n_resamples=500, seed=9)
+    interval = bootstrap.seed_bootstrap(
+        values, lambda m: m["a"] - m["b"], n_resamples=500, level=LEVEL, seed=9
+    )
     drawn = np.random.default_rng(9).integers(0, 4, size=(500, 4))
     naive = [np.mean(np.array(values["a"])[d]) - np.mean(np.array(values["b"])[d]) for d in drawn]
     assert interval.estimate == pytest.approx(np.mean(values["a"]) - np.mean(values["b"]))
@@ -192,6 +210,6 @@ def test_nan_resamples_are_left_out():
     valid = np.zeros(20, bool)
     valid[:2] = True
     runs = {"a": [QueryMean(np.ones(20), valid)]}
-    interval = bootstrap.paired_bootstrap(runs, lambda m: m["a"], n_resamples=400)
+    interval = bootstrap.paired_bootstrap(runs, lambda m: m["a"], n_resamples=400, level=LEVEL)
     assert 0 < interval.resamples < 400
     assert interval.low == interval.high == 1.0

@@ -105,6 +105,7 @@ CONFIG_DATACLASSES = (
     typed.Noise,
     typed.Detect,
     typed.Table3,
+    typed.Statistics,
     typed.Study,
 )
 
@@ -124,7 +125,8 @@ def test_defaults_are_written_once_in_the_schema() -> None:
     assert set(defs["experiment"]["properties"]) == experiment
     assert set(defs["dataset"]["properties"]) == field_names(typed.Dataset, ("name",))
     assert set(defs["synthetic"]["properties"]) == field_names(typed.Synthetic)
-    for section, cls in (("noise", typed.Noise), ("detect", typed.Detect), ("table3", typed.Table3)):
+    sections = {"noise": typed.Noise, "detect": typed.Detect, "table3": typed.Table3}
+    for section, cls in (sections | {"statistics": typed.Statistics}).items():
         assert set(top[section]["properties"]) == field_names(cls)
     assert set(top) == field_names(typed.Study)
     # The shared training and evaluation settings take the same defaults.

@@ -8,8 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from irnoise.config import schema_default
 from irnoise.detect import cleanlab_scores, evaluation, knn, margin, prism_score
 from irnoise.detect.scores import load, run_detectors, save
+
+MAX_CELLS = schema_default("detect", "cleanlab_max_cells")
 
 
 def planted_flips(classes=6, per_class=30, dim=16, flips=12, seed=0):
@@ -97,7 +100,7 @@ def test_cleanlab_path_agrees_with_calling_cleanlab_directly():
 
     embeddings, _, noisy, changed = planted_flips(seed=3)
     hoods = knn.neighbourhoods(embeddings, k=10)
-    result = cleanlab_scores.cleanlab_from_neighbours(noisy, hoods)
+    result = cleanlab_scores.cleanlab_from_neighbours(noisy, hoods, MAX_CELLS)
     probabilities = knn.knn_probabilities(noisy, hoods, int(noisy.max()) + 1)
     flagged = find_label_issues(noisy, probabilities)
     quality = get_label_quality_scores(noisy, probabilities, method="normalized_margin")
@@ -135,7 +138,7 @@ def test_margin_matches_numpy_cosines():
 
 def test_scores_file_round_trip(tmp_path):
     embeddings, _, noisy, _ = planted_flips()
-    result = run_detectors(embeddings, noisy, k=5)
+    result = run_detectors(embeddings, noisy, None, 5, MAX_CELLS)
     save(tmp_path / "detect.npz", result)
     back = load(tmp_path / "detect.npz")
     assert back.detectors == ["knn", "cleanlab", "prism"]
@@ -194,9 +197,9 @@ def test_one_class_or_one_sample(capsys):
     from irnoise.errors import UserError
 
     embeddings = np.random.default_rng(0).normal(size=(20, 8)).astype(np.float32)
-    result = run_detectors(embeddings, np.zeros(20, dtype=np.int64), k=5)
+    result = run_detectors(embeddings, np.zeros(20, dtype=np.int64), None, 5, MAX_CELLS)
     assert result.detectors == ["knn", "prism"] and not result.scores["knn"].any()
     assert not result.scores["prism"].any()  # one class: its probability is 1
     assert "cleanlab skipped: every sample has the same label" in capsys.readouterr().err
     with pytest.raises(UserError, match="needs at least two training samples, got 1"):
-        run_detectors(embeddings[:1], np.zeros(1, dtype=np.int64))
+        run_detectors(embeddings[:1], np.zeros(1, dtype=np.int64), None, 10, MAX_CELLS)

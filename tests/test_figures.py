@@ -16,12 +16,15 @@ import pytest
 from PIL import Image
 
 from irnoise.commands import figure as figure_command
+from irnoise.config import schema_default
 from irnoise.errors import UserError
 
 from fake_results import FakeResults, write_fake_results
 from helpers import REPO
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+RESAMPLES = schema_default("statistics", "resamples")
+CONFIDENCE = schema_default("statistics", "confidence")
 MY_FIGURES = ("training_curves", "noise_patterns", "retrieval_vs_classification")
 
 
@@ -82,7 +85,7 @@ def test_drop_error_bars_are_table1s_intervals(tmp_path: Path) -> None:
 
     results = write_fake_results(tmp_path / "runs", seeds=(0, 1), levels=(0.2,))
     metrics, per_query = uniform(results.metrics), uniform(results.per_query)
-    drops = uniform_drops(metrics, per_query)
+    drops = uniform_drops(metrics, per_query, RESAMPLES, CONFIDENCE)
     parser = argparse.ArgumentParser()
     table1_command.add_arguments(parser)
     out = tmp_path / "table1.csv"

@@ -33,7 +33,7 @@ def metrics(values: dict[tuple[str, str, float], tuple[float, float]], seed: int
         name = Condition(experiment, scheme, level, METRIC[TASKS[experiment]]).name
         estimates[name] = mean
         resampled[name] = rng.normal(mean, sd, RESAMPLES)
-    return GridResamples(Resampled(estimates, resampled), (0, 1, 2))
+    return GridResamples(Resampled(estimates, resampled), (0, 1, 2), 0.95)
 
 
 def study(values, levels=(0.05,), corrupted=None, seed: int = 0) -> StudyResults:
@@ -57,14 +57,14 @@ def row(rows, claim: str, experiment: str, level: float | None = None):
 
 
 def test_the_verdict_rule():
-    assert findings.verdict(Interval(1.0, 0.1, 2.0), 0.0) == REPRODUCED
-    assert findings.verdict(Interval(-1.0, -2.0, -0.1), 0.0) == CONTRADICTED
-    assert findings.verdict(Interval(0.5, 0.0, 2.0), 0.0) == INCONCLUSIVE  # touches the null
-    assert findings.verdict(Interval(0.5, -0.5, 2.0), 0.0) == INCONCLUSIVE
-    assert findings.verdict(Interval(60.0, 51.0, 70.0), 50.0) == REPRODUCED
-    assert findings.verdict(Interval(30.0, 10.0, 49.0), 50.0) == CONTRADICTED
-    assert findings.verdict(Interval(1.0, 0.1, 2.0), 0.0, ["sop clean"]) == INCONCLUSIVE
-    assert findings.verdict(Interval(math.nan, math.nan, math.nan), 0.0) == INCONCLUSIVE
+    assert findings.verdict(Interval(1.0, 0.1, 2.0, 0.95), 0.0) == REPRODUCED
+    assert findings.verdict(Interval(-1.0, -2.0, -0.1, 0.95), 0.0) == CONTRADICTED
+    assert findings.verdict(Interval(0.5, 0.0, 2.0, 0.95), 0.0) == INCONCLUSIVE  # touches the null
+    assert findings.verdict(Interval(0.5, -0.5, 2.0, 0.95), 0.0) == INCONCLUSIVE
+    assert findings.verdict(Interval(60.0, 51.0, 70.0, 0.95), 50.0) == REPRODUCED
+    assert findings.verdict(Interval(30.0, 10.0, 49.0, 0.95), 50.0) == CONTRADICTED
+    assert findings.verdict(Interval(1.0, 0.1, 2.0, 0.95), 0.0, ["sop clean"]) == INCONCLUSIVE
+    assert findings.verdict(Interval(math.nan, math.nan, math.nan, 0.95), 0.0) == INCONCLUSIVE
 
 
 def c1_values(retrieval_noisy: float, sd: float):

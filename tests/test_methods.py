@@ -83,7 +83,7 @@ def test_prism_matches_the_loop_and_drops_a_planted_mislabelled_sample():
     rng = np.random.default_rng(0)
     classes, dim, batch = 6, 16, 24
     centres = rng.standard_normal((classes, dim)) * 3
-    prism = PrismFilter(100, classes, dim, noise_rate=0.1, window=3, memory_size=64)
+    prism = PrismFilter(100, classes, dim, 0.1, window=3, memory_size=64, warmup_epochs=1)
     loop = LoopPrism(classes, dim, noise_rate=0.1, window=3, memory_size=64, warmup_epochs=1)
     rows = torch.arange(batch)
     for epoch, steps in ((1, 4), (2, 8)):
@@ -111,7 +111,7 @@ def test_prism_matches_the_loop_and_drops_a_planted_mislabelled_sample():
 
 
 def test_prism_window_mean_is_the_threshold():
-    prism = PrismFilter(10, 2, 2, noise_rate=0.25, window=2)
+    prism = PrismFilter(10, 2, 2, noise_rate=0.25, window=2, memory_size=8192, warmup_epochs=1)
     first = prism.select(torch.tensor([0.9, 0.1, 0.8, 0.7]))  # removes 1: threshold 0.1
     assert first.tolist() == [True, False, True, True] and prism.window == [pytest.approx(0.1)]
     second = prism.select(torch.tensor([0.5, 0.6, 0.2, 0.9]))  # threshold 0.2 -> mean 0.15
@@ -226,7 +226,7 @@ def test_knn_shares_match_sklearn_neighbours():
     bank = rng.standard_normal((rows, dim)).astype(np.float32)
     bank /= np.linalg.norm(bank, axis=1, keepdims=True)
     labels = rng.integers(0, 4, rows)
-    knn = KnnFilter(rows, dim, neighbors=k)
+    knn = KnnFilter(rows, dim, neighbors=k, threshold=0.5, warmup_epochs=1)
     knn.bank[:], knn.bank_labels[:] = bank, labels
     query = np.arange(10)
     shares = knn.scaled_shares(bank[query], labels[query], query)

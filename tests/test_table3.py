@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from irnoise.config import schema_default
 from irnoise.errors import UserError
 from irnoise.evaluate.per_query import save_per_query
 from irnoise.report.bootstrap import seed_bootstrap
@@ -23,6 +24,8 @@ from irnoise.report.table3 import (
     recovered_share,
 )
 
+RESAMPLES = schema_default("statistics", "resamples")
+CONFIDENCE = schema_default("statistics", "confidence")
 SEEDS = (0, 1, 2, 3, 4)
 CLEAN = {0: 0.80, 1: 0.78, 2: 0.82, 3: 0.79, 4: 0.81}
 NONE = {0: 0.60, 1: 0.55, 2: 0.62, 3: 0.58, 4: 0.61}
@@ -59,7 +62,7 @@ def table3_inputs(tmp_path):
 
 
 def test_point_values_match_numpy(table3_inputs):
-    table = build_table3(*table3_inputs)
+    table = build_table3(*table3_inputs, (), RESAMPLES, CONFIDENCE)
     prism = table[table["method"] == "prism"].iloc[0]
     clean, none, mine = (np.mean(list(d.values())) for d in (CLEAN, NONE, PRISM))
     assert prism["r1"] == pytest.approx(100 * mine)
@@ -76,7 +79,7 @@ def test_seed_intervals_match_scipy_bootstrap(table3_inputs):
     """Without per-query arrays: the paired bootstrap over seeds."""
     from scipy.stats import bootstrap
 
-    table = build_table3(*table3_inputs)
+    table = build_table3(*table3_inputs, (), RESAMPLES, CONFIDENCE)
     prism = table[table["method"] == "prism"].iloc[0]
     columns = np.array([[CLEAN[s], NONE[s], PRISM[s]] for s in SEEDS])
 
@@ -107,10 +110,12 @@ def test_seed_intervals_match_scipy_bootstrap(table3_inputs):
 )
 def test_share_is_one_at_the_clean_model_and_zero_at_plain_training(clean, drop):
     runs = {"clean": clean, "none": [c - drop for c in clean], "method": clean}
-    interval = seed_bootstrap(runs, recovered_share, n_resamples=200)
+    interval = seed_bootstrap(runs, recovered_share, n_resamples=200, level=CONFIDENCE)
     assert (interval.estimate, interval.low, interval.high) == pytest.approx((1, 1, 1))
     runs["method"] = runs["none"]
-    assert seed_bootstrap(runs, recovered_share, n_resamples=200).estimate == pytest.approx(0)
+    assert seed_bootstrap(
+        runs, recovered_share, n_resamples=200, level=CONFIDENCE
+    ).estimate == pytest.approx(0)
 
 
 def write_hits(root: Path, method: str, scheme: str, level: float, seed: int, hits: np.ndarray):
@@ -137,7 +142,9 @@ def test_query_intervals_are_paired(tmp_path):
             paths = write_hits(tmp_path, method, scheme, level, seed, hits)
             metrics.append(paths[0])
             arrays.append(paths[1])
-    table = build_table3(metrics_frame(metrics), read_filters([]), arrays).set_index("method")
+    table = build_table3(
+        metrics_frame(metrics), read_filters([]), arrays, RESAMPLES, CONFIDENCE
+    ).set_index("method")
     for method, share in (("prism", 0.0), ("oracle", 100.0)):
         row = table.loc[method]
         assert (row["recovered"], row["recovered_low"], row["recovered_high"]) == pytest.approx(
@@ -155,7 +162,7 @@ def test_one_seed_without_queries_has_no_interval(tmp_path):
         write_metrics(tmp_path, "none", "uniform", 0.1, 0, 0.6),
         write_metrics(tmp_path, "knn", "uniform", 0.1, 0, 0.7),
     ]
-    row = build_table3(metrics_frame(metrics), read_filters([])).iloc[-1]
+    row = build_table3(metrics_frame(metrics), read_filters([]), (), RESAMPLES, CONFIDENCE).iloc[-1]
     assert row["recovered"] == pytest.approx(50.0)
     assert np.isnan(row["recovered_low"]) and np.isnan(row["r1_high"])
 
@@ -163,11 +170,11 @@ def test_one_seed_without_queries_has_no_interval(tmp_path):
 def test_missing_clean_run_is_named(tmp_path):
     metrics = [write_metrics(tmp_path, "none", "uniform", 0.1, 0, 0.5)]
     with pytest.raises(UserError, match="has no clean run of method none"):
-        build_table3(metrics_frame(metrics), read_filters([]))
+        build_table3(metrics_frame(metrics), read_filters([]), (), RESAMPLES, CONFIDENCE)
 
 
 def test_markdown_has_methods_by_scheme_and_level(table3_inputs):
-    text = markdown(build_table3(*table3_inputs))
+    text = markdown(build_table3(*table3_inputs, (), RESAMPLES, CONFIDENCE))
     assert "| method | uniform 0.1 |" in text
     assert "| prism | " in text and "Share of the drop recovered" in text
 
@@ -182,7 +189,7 @@ def test_markdown_marks_shares_of_an_unmeasurable_drop(tmp_path):
                 write_metrics(tmp_path, method, scheme, 0.1, s, CLEAN[s] - shift(s) + recovered)
                 for s in SEEDS
             ]
-    table = build_table3(metrics_frame(metrics), read_filters([]))
+    table = build_table3(metrics_frame(metrics), read_filters([]), (), RESAMPLES, CONFIDENCE)
     text = markdown(table)
     recovered_block = text.split("Share of the drop recovered")[1].split("###")[0]
     prism_line = next(line for line in recovered_block.splitlines() if line.startswith("| prism"))
@@ -206,7 +213,11 @@ def test_figure_is_drawn(table3_inputs, tmp_path):
     from irnoise.cli import main
     from irnoise.report.table3 import write_table3
 
-    write_table3(build_table3(*table3_inputs), tmp_path / "t3.csv", tmp_path / "t3.md")
+    write_table3(
+        build_table3(*table3_inputs, (), RESAMPLES, CONFIDENCE),
+        tmp_path / "t3.csv",
+        tmp_path / "t3.md",
+    )
     out = tmp_path / "fig.png"
     assert main(["figure", "recovered_share", "--out", str(out), str(tmp_path / "t3.csv")]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"

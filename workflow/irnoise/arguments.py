@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any
 
 from irnoise.errors import UserError
+
+
+def add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
+    """--resamples and --confidence of the report's bootstrap intervals; their defaults are
+    the config schema's (statistics), which the workflow's rules pass on."""
+    from irnoise.config import schema_default
+
+    parser.add_argument(
+        "--resamples",
+        type=int,
+        default=schema_default("statistics", "resamples"),
+        help="bootstrap resamples (default: statistics.resamples of the config schema)",
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=schema_default("statistics", "confidence"),
+        help="confidence level of the intervals (default: statistics.confidence)",
+    )
 
 
 def json_object(text: str, flag: str) -> dict[str, Any]:

@@ -273,6 +273,14 @@ class Table3:
 
 
 @dataclass(frozen=True)
+class Statistics:
+    """The report's bootstrap intervals: resamples and confidence level of each."""
+
+    resamples: int
+    confidence: float
+
+
+@dataclass(frozen=True)
 class Study:
     datasets: Mapping[str, Dataset]
     experiments: Mapping[str, Experiment]
@@ -280,6 +288,7 @@ class Study:
     seeds: tuple[int, ...]
     detect: Detect
     table3: Table3
+    statistics: Statistics
     extra_targets: tuple[str, ...]
     reference_histograms: tuple[str, ...]
 
@@ -296,6 +305,7 @@ class Study:
         values["noise"] = _from_mapping(Noise, values["noise"], "noise")
         values["table3"] = _from_mapping(Table3, values["table3"], "table3")
         values["detect"] = Detect.from_mapping(values["detect"], "detect")
+        values["statistics"] = _from_mapping(Statistics, values["statistics"], "statistics")
         return _from_mapping(cls, values, "config")
 
 
@@ -381,6 +391,13 @@ def schema_default(*keys: str) -> Any:
     for key in keys:
         node = node["properties"][key]
     return node["default"]
+
+
+def method_defaults(method: str) -> dict[str, Any]:
+    """The schema's defaults of a training method's parameters ({} for a method without)."""
+    methods = schema()["$defs"]["experiment"]["properties"]["method_params"]["properties"]
+    defined = methods.get(method, {}).get("properties", {})
+    return {key: spec["default"] for key, spec in defined.items()}
 
 
 def schema_errors(instance: Any, definition: Mapping[str, Any]) -> list[str]:

@@ -9,8 +9,9 @@ at once with a clear message. The kernel drops the lock when the process dies, h
 runs a job's shell command as `bash -c` from a worker thread, so the job's parent is bash
 and Linux's parent-death signal (PR_SET_PDEATHSIG) would watch bash, or fire when the worker
 thread ends: instead a daemon thread polls the nearest ancestor whose command line names
-snakemake (found in /proc, identified by pid and start time, so a reused pid does not count)
-and ends this process with SIGTERM once it is gone. DataLoader workers follow their parent.
+snakemake (found with psutil, identified by pid and start time, so a reused pid does not
+count) and ends this process with SIGTERM once it is gone. DataLoader workers follow their
+parent.
 """
 
 from __future__ import annotations
@@ -22,10 +23,14 @@ import threading
 from pathlib import Path
 from typing import IO
 
+import psutil
+
 from irnoise.errors import UserError
 
 LOCK_NAME = ".train.lock"
 POLL_SECONDS = 1.0
+# A zombie has ended: only its parent has not collected its exit status yet.
+GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 # Open lock files, kept so that their locks last as long as the process.
 _held_locks: list[IO[str]] = []
 
@@ -51,44 +56,35 @@ def lock_run(folder: str | Path) -> Path:
     return path
 
 
-def stat_fields(pid: int) -> list[str] | None:
-    """Fields 3.. of /proc/<pid>/stat (state, ppid, ...), None if the process is gone."""
+def start_time(pid: int) -> float | None:
+    """A live process's start time (seconds since the epoch); None if gone or a zombie."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        process = psutil.Process(pid)
+        if process.status() in GONE:
+            return None
+        return process.create_time()
+    except psutil.Error:
         return None
-    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    return stat[stat.rindex(")") + 2 :].split()
 
 
-def start_time(pid: int) -> int | None:
-    """A live process's start time (clock ticks since boot); None if gone or a zombie."""
-    fields = stat_fields(pid)
-    return None if fields is None or fields[0] in "ZX" else int(fields[19])
-
-
-def parent_pid(pid: int) -> int | None:
-    fields = stat_fields(pid)
-    return None if fields is None else int(fields[1])
-
-
-def is_snakemake(pid: int) -> bool:
+def is_snakemake(process: psutil.Process) -> bool:
     """Runs `snakemake ...` or `python -m snakemake ...` (not a job's own command)."""
     try:
-        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+        arguments = process.cmdline()
+    except psutil.Error:
         return False
-    return any(Path(os.fsdecode(arg)).name == "snakemake" for arg in arguments[:3])
+    return any(Path(argument).name == "snakemake" for argument in arguments[:3])
 
 
 def snakemake_ancestor(pid: int | None = None) -> int | None:
     """The nearest ancestor of `pid` (default: this process) that runs Snakemake."""
-    current = parent_pid(os.getpid() if pid is None else pid)
-    while current and current > 1:
-        if is_snakemake(current):
-            return current
-        current = parent_pid(current)
-    return None
+    try:
+        ancestors = psutil.Process(pid).parents()  # nearest first
+    except psutil.Error:
+        return None
+    # init (pid 1) is never followed: it adopts orphans, whatever started them.
+    found = (p.pid for p in ancestors if p.pid > 1 and is_snakemake(p))
+    return next(found, None)
 
 
 def end_with_snakemake(pid: int | None = None, poll_seconds: float = POLL_SECONDS) -> int | None:

@@ -44,9 +44,13 @@ rule table4:
         "logs/report/table4.log",
     conda:
         "../../envs/cpu.yaml"
+    params:
+        resamples=STUDY.statistics.resamples,
+        confidence=STUDY.statistics.confidence,
     shell:
         "irnoise table4 --out {output.csv:q} --md {output.md:q} --scores {input.scores:q}"
-        " --labels {input.labels:q} --clean {input.clean:q} 2> {log:q}"
+        " --labels {input.labels:q} --clean {input.clean:q}"
+        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
 
 
 rule figure_detection_pr:

@@ -101,9 +101,13 @@ rule table3:
         "logs/report/table3.log",
     conda:
         "../../envs/cpu.yaml"
+    params:
+        resamples=STUDY.statistics.resamples,
+        confidence=STUDY.statistics.confidence,
     shell:
         "irnoise table3 --out {output.csv:q} --md {output.md:q} --filters {input.filters:q}"
-        " --per-query {input.per_query:q} --metrics {input.metrics:q} 2> {log:q}"
+        " --per-query {input.per_query:q} --metrics {input.metrics:q}"
+        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
 
 
 rule figure_recovered_share:

@@ -30,9 +30,13 @@ rule table1:
         "logs/report/table1.log",
     conda:
         "../../envs/cpu.yaml"
+    params:
+        resamples=STUDY.statistics.resamples,
+        confidence=STUDY.statistics.confidence,
     shell:
         "irnoise table1 --out {output.csv:q} --md {output.md:q}"
-        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
+        " --per-query {input.per_query:q} -- {input.metrics:q}"
+        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
 
 
 rule findings:
@@ -51,9 +55,13 @@ rule findings:
         "logs/report/findings.log",
     conda:
         "../../envs/cpu.yaml"
+    params:
+        resamples=STUDY.statistics.resamples,
+        confidence=STUDY.statistics.confidence,
     shell:
         "irnoise findings --out {output.csv:q} --md {output.md:q} --stats {input.stats:q}"
-        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
+        " --per-query {input.per_query:q} -- {input.metrics:q}"
+        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
 
 
 rule table2:
@@ -139,9 +147,13 @@ rule figure_noise_patterns:
         "logs/report/figure_noise_patterns.log",
     conda:
         "../../envs/cpu.yaml"
+    params:
+        resamples=STUDY.statistics.resamples,
+        confidence=STUDY.statistics.confidence,
     shell:
         "irnoise figure noise_patterns --out {output:q} --stats {input.stats:q}"
-        " --per-query {input.per_query:q} --metrics {input.metrics:q} 2> {log:q}"
+        " --per-query {input.per_query:q} --metrics {input.metrics:q}"
+        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
 
 
 rule figure_retrieval_vs_classification:
@@ -158,6 +170,10 @@ rule figure_retrieval_vs_classification:
         "logs/report/figure_retrieval_vs_classification.log",
     conda:
         "../../envs/cpu.yaml"
+    params:
+        resamples=STUDY.statistics.resamples,
+        confidence=STUDY.statistics.confidence,
     shell:
         "irnoise figure retrieval_vs_classification --out {output:q}"
-        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
+        " --per-query {input.per_query:q} -- {input.metrics:q}"
+        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from irnoise.config import schema_default
 from irnoise.plan import DETECTORS
 
 
@@ -35,8 +36,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="detect.npz to write")
     parser.add_argument("--csv", type=Path, help="suspicious.csv to write")
     parser.add_argument("--picture", type=Path, help="top_suspicious.png to write")
-    parser.add_argument("--detector", choices=DETECTORS, default="knn", help="ranks the CSV")
-    parser.add_argument("--top", type=int, default=12, help="images in the picture")
+    parser.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=schema_default("detect", "detector"),
+        help="ranks the CSV (default: detect.detector of the config schema)",
+    )
+    parser.add_argument(
+        "--top",
+        type=int,
+        default=schema_default("detect", "top"),
+        help="images in the picture (default: detect.top of the config schema)",
+    )
     parser.add_argument("--dataset", metavar="JSON", help="source, root, options of the dataset")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from irnoise.arguments import add_bootstrap_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the CSV to write (results/findings.csv)")
@@ -30,9 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="STATS_JSON",
         help="label stats data/labels/<dataset>/<scheme>/<level>/seed<seed>.json (for C3)",
     )
-    parser.add_argument(
-        "--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)"
-    )
+    add_bootstrap_arguments(parser)
     parser.add_argument(
         "metrics_json", nargs="+", metavar="METRICS_JSON", help="metrics.json of every run"
     )
@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> None:
     from irnoise.report.table2 import load_stats
 
     frame = load_metrics(args.metrics_json)
-    grid = grid_resamples(frame, args.per_query, set(HEADLINE.values()), args.resamples)
+    grid = grid_resamples(
+        frame, args.per_query, set(HEADLINE.values()), args.resamples, args.confidence
+    )
     corrupted = corrupted_pct(load_stats(args.stats))
     findings = build_findings(build_study(frame, grid, corrupted))
     write_text(args.out, findings_frame(findings).to_csv(index=False))

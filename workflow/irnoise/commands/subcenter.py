@@ -12,12 +12,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from irnoise.config import schema_default
+from irnoise.plan import SUBCENTER
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="stage-1 model.pt")
     parser.add_argument("--shards", required=True, type=Path, help="shard directory")
     parser.add_argument("--labels", type=Path, default=None, help="the noisy labels trained on")
-    parser.add_argument("--threshold", type=float, default=75.0, help="outlier angle, degrees")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=schema_default("$defs", "experiment", "method_params", SUBCENTER, "threshold"),
+        help="outlier angle, degrees (default: the config schema's subcenter threshold)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="keep-mask .npy to write")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
 

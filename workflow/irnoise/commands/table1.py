@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from irnoise.arguments import add_bootstrap_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the CSV to write (results/table1.csv)")
@@ -23,9 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NPZ",
         help="per_query.npz of the same runs: intervals for the drops",
     )
-    parser.add_argument(
-        "--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)"
-    )
+    add_bootstrap_arguments(parser)
     parser.add_argument(
         "metrics_json",
         nargs="*",
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
     resamples = None
     if args.per_query:
         metrics = {metric for names in HEADLINE_METRICS.values() for metric in names}
-        resamples = grid_resamples(frame, args.per_query, metrics, args.resamples)
+        resamples = grid_resamples(frame, args.per_query, metrics, args.resamples, args.confidence)
     table = build_table1(frame, resamples)
     seeds = sorted(set(frame["seed"].astype(int)))
     md_path = args.md or Path(args.out).with_suffix(".md")

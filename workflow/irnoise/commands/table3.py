@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from irnoise.arguments import add_bootstrap_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the CSV to write (results/table3.csv)")
@@ -29,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PER_QUERY_NPZ",
         help="the runs' per_query.npz (intervals over seeds and queries; else seeds only)",
     )
+    add_bootstrap_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -36,5 +39,7 @@ def run(args: argparse.Namespace) -> None:
     from irnoise.report.table3 import build_table3, read_filters, write_table3
 
     frame = metrics_frame(args.metrics)
-    table = build_table3(frame, read_filters(args.filters), args.per_query)
+    table = build_table3(
+        frame, read_filters(args.filters), args.per_query, args.resamples, args.confidence
+    )
     write_table3(table, args.out, args.md or Path(args.out).with_suffix(".md"))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from irnoise.arguments import add_bootstrap_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the CSV to write (results/table4.csv)")
@@ -18,10 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scores", nargs="+", required=True, help="detect.npz of each run")
     parser.add_argument("--labels", nargs="+", required=True, help="noisy label file of each run")
     parser.add_argument("--clean", nargs="+", required=True, help="shard directory of each run")
+    add_bootstrap_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> None:
     from irnoise.report.table4 import build_table4, per_run_metrics, write_table4
 
-    table = build_table4(per_run_metrics(args.scores, args.labels, args.clean))
+    per_run = per_run_metrics(args.scores, args.labels, args.clean)
+    table = build_table4(per_run, args.resamples, args.confidence)
     write_table4(table, args.out, args.md or Path(args.out).with_suffix(".md"))

@@ -23,8 +23,6 @@ import numpy as np
 
 from irnoise.detect.knn import Neighbourhoods, knn_probabilities
 
-DEFAULT_MAX_CELLS = 250_000_000
-
 
 @dataclass(frozen=True)
 class CleanlabResult:
@@ -33,7 +31,7 @@ class CleanlabResult:
     suggested: np.ndarray  # argmax of the kNN probabilities
 
 
-def fits(samples: int, classes: int, max_cells: int = DEFAULT_MAX_CELLS) -> bool:
+def fits(samples: int, classes: int, max_cells: int) -> bool:
     return samples * classes <= max_cells
 
 
@@ -55,7 +53,7 @@ def cleanlab_detect(
 
 
 def cleanlab_from_neighbours(
-    labels: np.ndarray, hoods: Neighbourhoods, max_cells: int = DEFAULT_MAX_CELLS
+    labels: np.ndarray, hoods: Neighbourhoods, max_cells: int
 ) -> CleanlabResult | None:
     """cleanlab on the kNN vote, or None (with a message) where the dense matrix is too big."""
     classes = int(labels.max()) + 1

@@ -4,9 +4,11 @@ precision and recall at T, and the precision-recall curve.
 `changed` marks the samples whose training label differs from the clean one. T is the
 number of changed samples, so precision@T and recall@T are both hits-in-top-T / T: they
 coincide by construction (both are reported, as the study's table asks). The top T are
-taken by score, ties broken by lower row, the order the CSV ranks in. AUROC counts ties
-as half (the Mann-Whitney statistic); average precision is scikit-learn's definition
-(precision summed over recall steps, tied scores forming one threshold).
+taken by score, ties broken by lower row, the order the CSV ranks in. AUROC, average
+precision and the curve are scikit-learn's: AUROC counts ties as half (the Mann-Whitney
+statistic), average precision sums precision over recall steps (no interpolation), tied
+scores forming one threshold. scikit-learn is imported when a metric is computed, so that
+the commands importing this module stay light.
 """
 
 from __future__ import annotations
@@ -23,35 +25,36 @@ def ranking(scores: np.ndarray) -> np.ndarray:
 
 def auroc(scores: np.ndarray, changed: np.ndarray) -> float:
     """Probability that a changed sample outscores an unchanged one (ties count half)."""
-    positives, negatives = int(changed.sum()), int((~changed).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    # Average rank (1-based) of each distinct score: the midpoint of its block.
-    average_rank = np.cumsum(counts) - (counts - 1) / 2.0
-    rank_sum = average_rank[inverse][changed].sum()
-    return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
+    from sklearn.metrics import roc_auc_score
+
+    if changed.all() or not changed.any():
+        return float("nan")  # scikit-learn raises: AUROC needs both kinds of sample
+    return float(roc_auc_score(changed, scores))
 
 
 def precision_recall_curve(
     scores: np.ndarray, changed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(precision, recall) at each distinct score threshold, from the highest score down."""
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    sorted_scores, hits = np.asarray(scores)[order], changed[order]
-    # The last position of each block of equal scores: one threshold per distinct score.
-    ends = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True])
-    true_positives = np.cumsum(hits)[ends]
-    precision = true_positives / (ends + 1)
-    recall = true_positives / max(int(changed.sum()), 1)
-    return precision, recall
+    from sklearn import metrics
+
+    changed = np.asarray(changed, dtype=bool)
+    if not changed.any():
+        # scikit-learn would set recall to 1 (with a warning); nothing is found: recall 0.
+        zeros = np.zeros(len(np.unique(scores)))
+        return zeros, zeros.copy()
+    precision, recall, _ = metrics.precision_recall_curve(changed, scores)
+    # scikit-learn runs from the lowest threshold up and appends (precision 1, recall 0),
+    # a point without a threshold: drop it and run from the highest score down.
+    return precision[-2::-1], recall[-2::-1]
 
 
 def average_precision(scores: np.ndarray, changed: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
     if not changed.any():
         return float("nan")
-    precision, recall = precision_recall_curve(scores, changed)
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(average_precision_score(changed, scores))
 
 
 def hits_at_t(scores: np.ndarray, changed: np.ndarray) -> tuple[float, float]:

@@ -18,8 +18,6 @@ from tqdm import tqdm
 from irnoise.errors import UserError
 from irnoise.evaluate import knn
 
-DEFAULT_K = 10
-
 
 @dataclass(frozen=True)
 class Neighbourhoods:
@@ -37,7 +35,7 @@ class Disagreement:
     suggested: np.ndarray
 
 
-def neighbourhoods(embeddings: np.ndarray, k: int = DEFAULT_K) -> Neighbourhoods:
+def neighbourhoods(embeddings: np.ndarray, k: int) -> Neighbourhoods:
     """Leave-one-out k nearest neighbours of every row of `embeddings` (cosine, exact)."""
     vectors = knn.normalized(embeddings)
     k = min(k, len(vectors) - 1)

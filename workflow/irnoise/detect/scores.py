@@ -43,14 +43,14 @@ class DetectorScores:
 def run_detectors(
     embeddings: np.ndarray,
     labels: np.ndarray,
-    loss: torch.nn.Module | None = None,
-    k: int = knn.DEFAULT_K,
-    max_cells: int = cleanlab_scores.DEFAULT_MAX_CELLS,
+    loss: torch.nn.Module | None,
+    k: int,
+    max_cells: int,
     device: str = "cpu",
 ) -> DetectorScores:
     """kNN disagreement, cleanlab (where its matrix fits), the class-head margin (where
     the loss has class weights) and PRISM's centre score on one set of embeddings and its
-    labels."""
+    labels. `k` and `max_cells` are detect.k and detect.cleanlab_max_cells of the config."""
     hoods = knn.neighbourhoods(embeddings, k)
     result = DetectorScores(labels, hoods)
     vote = knn.disagreement(labels, hoods)

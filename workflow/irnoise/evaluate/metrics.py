@@ -113,7 +113,7 @@ def recall_at_k(
     return result.recall
 
 
-def tpr_at_fpr(scores: np.ndarray, is_same: np.ndarray, fpr: float = 1e-3) -> float:
+def tpr_at_fpr(scores: np.ndarray, is_same: np.ndarray, fpr: float) -> float:
     """The share of positive pairs scoring >= t, for the smallest score t at target FPR.
 
     The false-positive rate of a threshold t is the share of negative pairs scoring >= t;
@@ -125,13 +125,25 @@ def tpr_at_fpr(scores: np.ndarray, is_same: np.ndarray, fpr: float = 1e-3) -> fl
     positives = scores[same]
     if not len(negatives) or not len(positives):
         raise ValueError("TPR@FPR needs both positive and negative pairs")
-    allowed = _allowed_false_positives(len(negatives), fpr)
+    allowed = int(allowed_false_positives(len(negatives), fpr))
     if allowed >= len(negatives):
         return 1.0  # every threshold passes, the lowest score included
     # t must exceed the (allowed + 1)-th highest negative; the smallest such observed
     # score admits exactly the positives above that negative.
     bound = negatives[allowed]
     return float((positives > bound).mean())
+
+
+def allowed_false_positives(negatives: int | np.ndarray, fpr: float) -> np.ndarray:
+    """The most negatives that may pass, c / negatives <= fpr (compared as the ROC does),
+    for each count of negatives: `tpr_at_fpr` and the bootstrap's resamples share it."""
+    negatives = np.asarray(negatives, dtype=np.float64)
+    count = np.clip(np.floor(fpr * negatives), 0, negatives)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Correct floor()'s rounding (at most one step) so that the float comparison decides.
+        count = np.where((count < negatives) & ((count + 1) / negatives <= fpr), count + 1, count)
+        count = np.where((count > 0) & (count / negatives > fpr), count - 1, count)
+    return count.astype(np.int64)
 
 
 def verification_accuracy(scores: np.ndarray, is_same: np.ndarray, folds: np.ndarray) -> float:
@@ -204,17 +216,6 @@ def _pairs(scores: np.ndarray, is_same: np.ndarray) -> tuple[np.ndarray, np.ndar
     if not np.isfinite(scores).all():
         raise ValueError("pair scores contain NaN or infinite values")
     return scores, same
-
-
-def _allowed_false_positives(negatives: int, fpr: float) -> int:
-    """The most negatives that may pass, c / negatives <= fpr (compared as the ROC does)."""
-    count = int(np.clip(np.floor(fpr * negatives), 0, negatives))
-    # Correct floor()'s rounding so that the float comparison itself decides.
-    while count < negatives and (count + 1) / negatives <= fpr:
-        count += 1
-    while count > 0 and count / negatives > fpr:
-        count -= 1
-    return count
 
 
 def _relevant_counts(

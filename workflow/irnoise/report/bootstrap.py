@@ -8,8 +8,8 @@ indices, so a clean and a noisy run are compared on the same queries. A run's re
 metric is the mean, over the S drawn seeds, of its metric on that seed's drawn queries; a
 statistic then combines the runs' metrics (a relative drop, a difference of drops, a rank
 correlation...). The interval is the percentile interval of the statistic over the
-resamples (95% by default); the estimate is the statistic on the full data (every query,
-the mean over the seeds).
+resamples, at the level asked for (the config's statistics.confidence); the estimate is
+the statistic on the full data (every query, the mean over the seeds).
 
 Two kinds of per-query samples (`PerQuery`):
 
@@ -45,8 +45,9 @@ from typing import Protocol
 
 import numpy as np
 
+from irnoise.evaluate.metrics import allowed_false_positives
+
 Statistic = Callable[[Mapping[str, np.ndarray]], np.ndarray]
-DEFAULT_RESAMPLES = 2000
 CHUNK = 256  # resamples scored at once: bounds the count matrices' memory
 
 
@@ -57,7 +58,7 @@ class Interval:
     estimate: float
     low: float
     high: float
-    level: float = 0.95
+    level: float
     resamples: int = 0  # resamples with a defined statistic
 
     def excludes(self, value: float = 0.0) -> bool:
@@ -122,7 +123,7 @@ class PairTpr:
 
     scores: np.ndarray
     is_same: np.ndarray
-    fpr: float = 1e-3
+    fpr: float
     test_set: str = ""
 
     def __post_init__(self) -> None:
@@ -168,38 +169,27 @@ class PairTpr:
         return np.where(total_negatives > 0, tpr, np.nan)
 
 
-def allowed_false_positives(negatives: np.ndarray, fpr: float) -> np.ndarray:
-    """The most negatives that may pass, c / negatives <= fpr (as `metrics.tpr_at_fpr`)."""
-    negatives = np.asarray(negatives, dtype=np.float64)
-    count = np.clip(np.floor(fpr * negatives), 0, negatives)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # Correct floor()'s rounding so that the float comparison itself decides.
-        count = np.where((count < negatives) & ((count + 1) / negatives <= fpr), count + 1, count)
-        count = np.where((count > 0) & (count / negatives > fpr), count - 1, count)
-    return count.astype(np.int64)
-
-
 def paired_bootstrap(
     runs: Mapping[str, Sequence[PerQuery]],
     statistic: Statistic,
-    n_resamples: int = DEFAULT_RESAMPLES,
+    n_resamples: int,
+    level: float,
     seed: int = 0,
-    level: float = 0.95,
 ) -> Interval:
     """The interval of one statistic of the runs; see the module docstring.
 
     `runs` maps a run name to its PerQuery of each seed, in the same seed order for every
     run; runs of one seed with the same `test_set` must have the same number of queries.
     """
-    return paired_bootstrap_many(runs, {"": statistic}, n_resamples, seed, level)[""]
+    return paired_bootstrap_many(runs, {"": statistic}, n_resamples, level, seed)[""]
 
 
 def paired_bootstrap_many(
     runs: Mapping[str, Sequence[PerQuery]],
     statistics: Mapping[str, Statistic],
-    n_resamples: int = DEFAULT_RESAMPLES,
+    n_resamples: int,
+    level: float,
     seed: int = 0,
-    level: float = 0.95,
 ) -> dict[str, Interval]:
     """Intervals of several statistics, all computed on the same resamples (faster)."""
     resampled = resample_runs(runs, n_resamples, seed)
@@ -213,13 +203,13 @@ class Resampled:
     estimates: dict[str, float]
     values: dict[str, np.ndarray]  # run name -> (n_resamples,)
 
-    def interval(self, statistic: Statistic, level: float = 0.95) -> Interval:
+    def interval(self, statistic: Statistic, level: float) -> Interval:
         estimates = {name: np.array([value]) for name, value in self.estimates.items()}
         return _interval(statistic(estimates), statistic(self.values), level)
 
 
 def resample_runs(
-    runs: Mapping[str, Sequence[PerQuery]], n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+    runs: Mapping[str, Sequence[PerQuery]], n_resamples: int, seed: int = 0
 ) -> Resampled:
     """Every run's resampled metric; statistics of them are paired (module docstring).
 
@@ -250,9 +240,9 @@ def resample_runs(
 def seed_bootstrap(
     runs: Mapping[str, Sequence[float]],
     statistic: Statistic,
-    n_resamples: int = DEFAULT_RESAMPLES,
+    n_resamples: int,
+    level: float,
     seed: int = 0,
-    level: float = 0.95,
 ) -> Interval:
     """The seeds-only variant: each run gives one scalar per seed (same seed order).
 
@@ -296,23 +286,9 @@ def draw_counts(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:
 
 def _average_ranks(rows: np.ndarray) -> np.ndarray:
     """Ranks (1-based, ties averaged) along axis 1; rows with NaN give NaN ranks."""
-    order = np.argsort(rows, axis=1, kind="stable")
-    ordered = np.take_along_axis(rows, order, axis=1)
-    ranks = np.empty_like(rows)
-    n = rows.shape[1]
-    positions = np.broadcast_to(np.arange(1, n + 1, dtype=np.float64), rows.shape).copy()
-    # Average the positions of each run of equal values.
-    new_run = np.ones(rows.shape, bool)
-    new_run[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    run_id = np.cumsum(new_run, axis=1) - 1
-    flat_id = (run_id + n * np.arange(len(rows))[:, None]).ravel()
-    sums = np.bincount(flat_id, positions.ravel(), minlength=rows.size)
-    sizes = np.bincount(flat_id, minlength=rows.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        averaged = (sums / sizes)[flat_id].reshape(rows.shape)
-    np.put_along_axis(ranks, order, averaged, axis=1)
-    ranks[np.isnan(rows).any(axis=1)] = np.nan
-    return ranks
+    from scipy.stats import rankdata
+
+    return rankdata(rows, method="average", axis=1, nan_policy="propagate")
 
 
 def _interval(estimate: np.ndarray, resampled: np.ndarray, level: float) -> Interval:

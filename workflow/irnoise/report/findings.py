@@ -256,7 +256,7 @@ def _finding(
     statistic: Callable | None = None,
 ) -> Finding:
     missing = list(missing) + _missing(study, conditions)
-    nan = Interval(math.nan, math.nan, math.nan)
+    nan = Interval(math.nan, math.nan, math.nan, study.grid.confidence)
     interval = nan if missing or statistic is None else study.grid.interval(statistic)
     note = "missing: " + "; ".join(missing) if missing else ""
     if not missing and verdict(interval, null) == INCONCLUSIVE:

@@ -22,7 +22,6 @@ from irnoise.errors import UserError
 from irnoise.evaluate.per_query import load_per_query
 from irnoise.plan import CLEAN_SCHEME, level_name, parse_run_path
 from irnoise.report.bootstrap import (
-    DEFAULT_RESAMPLES,
     Interval,
     PerQuery,
     Resampled,
@@ -63,6 +62,7 @@ class GridResamples:
 
     resampled: Resampled
     seeds: tuple[int, ...]
+    confidence: float  # the level of every interval
 
     def has(self, *conditions: Condition) -> bool:
         return all(c.name in self.resampled.values for c in conditions)
@@ -70,13 +70,13 @@ class GridResamples:
     def metric(self, condition: Condition) -> np.ndarray:
         return self.resampled.values[condition.name]
 
-    def interval(self, statistic, level: float = 0.95) -> Interval:
-        return self.resampled.interval(statistic, level)
+    def interval(self, statistic) -> Interval:
+        return self.resampled.interval(statistic, self.confidence)
 
     def drop(self, condition: Condition) -> Interval:
         """Relative drop (clean - noisy) / clean of a noisy condition; NaN if missing."""
         if not self.has(condition, condition.clean):
-            return Interval(np.nan, np.nan, np.nan)
+            return Interval(np.nan, np.nan, np.nan, self.confidence)
         noisy, clean = condition.name, condition.clean.name
         return self.interval(lambda m: relative_drop(m[clean], m[noisy]))
 
@@ -84,8 +84,9 @@ class GridResamples:
 def grid_resamples(
     frame: pd.DataFrame,
     per_query_paths: Sequence[str | os.PathLike],
-    metrics: Iterable[str] | None = None,
-    n_resamples: int = DEFAULT_RESAMPLES,
+    metrics: Iterable[str] | None,
+    n_resamples: int,
+    confidence: float,
     seed: int = 0,
 ) -> GridResamples:
     """Resamples of the conditions of the tidy metrics table `frame` (optionally only
@@ -104,8 +105,8 @@ def grid_resamples(
         if samples is not None:
             runs[condition.name] = samples
     if not runs:
-        return GridResamples(Resampled({}, {}), seeds)
-    return GridResamples(resample_runs(runs, n_resamples, seed), seeds)
+        return GridResamples(Resampled({}, {}), seeds, confidence)
+    return GridResamples(resample_runs(runs, n_resamples, seed), seeds, confidence)
 
 
 def _condition_samples(
@@ -147,11 +148,12 @@ def with_drop_intervals(
     drops: pd.DataFrame,
     frame: pd.DataFrame,
     per_query_paths: Sequence[str | os.PathLike],
-    n_resamples: int = DEFAULT_RESAMPLES,
+    n_resamples: int,
+    confidence: float,
 ) -> pd.DataFrame:
-    """`drops` (a summary with relative drops) with `drop_low` and `drop_high`: the 95%
-    interval of each noisy row's drop, 0 for clean rows, NaN where there is none."""
-    grid = grid_resamples(frame, per_query_paths, set(drops["metric"]), n_resamples)
+    """`drops` (a summary with relative drops) with `drop_low` and `drop_high`: the
+    `confidence` interval of each noisy row's drop, 0 for clean rows, NaN where there is none."""
+    grid = grid_resamples(frame, per_query_paths, set(drops["metric"]), n_resamples, confidence)
     lows, highs = [], []
     for row in drops.itertuples():
         if row.scheme == CLEAN_SCHEME:

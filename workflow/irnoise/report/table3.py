@@ -30,7 +30,7 @@ import numpy as np
 
 from irnoise.errors import UserError
 from irnoise.plan import CLEAN_SCHEME, METHODS, PLAIN, clean_run, level_name, parse_run_path
-from irnoise.report.bootstrap import DEFAULT_RESAMPLES, Interval, resample_runs, seed_bootstrap
+from irnoise.report.bootstrap import Interval, resample_runs, seed_bootstrap
 from irnoise.report.collect import read_json
 
 if TYPE_CHECKING:
@@ -99,17 +99,22 @@ def noise_drop(m: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def condition_intervals(
-    values: dict[str, list[float]], samples: dict[str, list] | None
+    values: dict[str, list[float]],
+    samples: dict[str, list] | None,
+    resamples: int,
+    confidence: float,
 ) -> tuple[Interval, Interval, Interval]:
     """(R@1 of the method, share recovered, drop): paired over queries and seeds when
     there are per-query samples, else over seeds only (no interval with one seed)."""
     statistics = (lambda m: m["method"], recovered_share, noise_drop)
     if samples is not None:
-        resampled = resample_runs(samples, DEFAULT_RESAMPLES)
-        return tuple(resampled.interval(statistic) for statistic in statistics)
-    intervals = [seed_bootstrap(values, statistic) for statistic in statistics]
+        resampled = resample_runs(samples, resamples)
+        return tuple(resampled.interval(statistic, confidence) for statistic in statistics)
+    intervals = [
+        seed_bootstrap(values, statistic, resamples, confidence) for statistic in statistics
+    ]
     if len(values["method"]) < 2:
-        intervals = [Interval(i.estimate, np.nan, np.nan) for i in intervals]
+        intervals = [Interval(i.estimate, np.nan, np.nan, confidence) for i in intervals]
     return tuple(intervals)
 
 
@@ -132,10 +137,15 @@ def condition_samples(
 
 
 def build_table3(
-    metrics: pd.DataFrame, filters: pd.DataFrame, per_query: Sequence[str | os.PathLike] = ()
+    metrics: pd.DataFrame,
+    filters: pd.DataFrame,
+    per_query: Sequence[str | os.PathLike],
+    resamples: int,
+    confidence: float,
 ) -> pd.DataFrame:
     """The tidy Table 3 (COLUMNS), from the tidy metrics, the filter summaries and the
-    runs' per_query.npz (optional: without them, intervals over seeds only)."""
+    runs' per_query.npz (may be empty: then intervals over seeds only), with `resamples`
+    bootstrap resamples and `confidence` level."""
     import pandas as pd
 
     paths = per_query_paths(per_query)
@@ -171,7 +181,7 @@ def build_table3(
             test_set = str(runs["eval"].iloc[0])
             samples = condition_samples(paths, keys, seeds, test_set)
             r1, recovered, drop = condition_intervals(
-                {name: list(v) for name, v in values.items()}, samples
+                {name: list(v) for name, v in values.items()}, samples, resamples, confidence
             )
             row = {
                 "experiment": experiment,
@@ -183,7 +193,8 @@ def build_table3(
             row |= _named("r1", r1, scale=100)
             row |= _named("recovered", recovered, scale=100)
             row |= _named("drop", drop, scale=100)
-            row |= _filter_statistics(filters, experiment, method, scheme, level)
+            condition = (experiment, method, scheme, level)
+            row |= _filter_statistics(filters, condition, resamples, confidence)
             rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
     order = {method: i for i, method in enumerate(METHODS)}
@@ -206,8 +217,13 @@ def _named(name: str, interval: Interval, scale: float = 1.0) -> dict:
 
 
 def _filter_statistics(
-    filters: pd.DataFrame, experiment: str, method: str, scheme: str, level: float
+    filters: pd.DataFrame,
+    condition: tuple[str, str, str, float],
+    resamples: int,
+    confidence: float,
 ) -> dict:
+    """Precision and recall of the condition's (experiment, method, scheme, level) filter."""
+    experiment, method, scheme, level = condition
     chosen = filters[
         (filters["experiment"] == experiment)
         & (filters["method"] == method)
@@ -217,11 +233,11 @@ def _filter_statistics(
     result = {}
     for name in ("precision", "recall"):
         values = chosen.sort_values("seed")[name].dropna().to_numpy(dtype=float) * 100
-        interval = Interval(np.nan, np.nan, np.nan)
+        interval = Interval(np.nan, np.nan, np.nan, confidence)
         if len(values):
-            interval = seed_bootstrap({"x": values}, lambda m: m["x"])
+            interval = seed_bootstrap({"x": values}, lambda m: m["x"], resamples, confidence)
         if len(values) < 2:
-            interval = Interval(interval.estimate, np.nan, np.nan)
+            interval = Interval(interval.estimate, np.nan, np.nan, confidence)
         result |= _named(name, interval)
     return result
 

@@ -94,18 +94,20 @@ def per_run_metrics(
     return pd.DataFrame(rows)
 
 
-def seeds_interval(values: Sequence[float]) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean over seeds; NaN for one seed."""
+def seeds_interval(
+    values: Sequence[float], resamples: int, confidence: float
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over seeds; NaN for one seed."""
     from irnoise.report.bootstrap import seed_bootstrap
 
     finite = [v for v in values if math.isfinite(v)]
     if len(finite) < 2:
         return math.nan, math.nan
-    interval = seed_bootstrap({"metric": finite}, lambda m: m["metric"])
+    interval = seed_bootstrap({"metric": finite}, lambda m: m["metric"], resamples, confidence)
     return interval.low, interval.high
 
 
-def build_table4(per_run: pd.DataFrame) -> pd.DataFrame:
+def build_table4(per_run: pd.DataFrame, resamples: int, confidence: float) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
@@ -115,7 +117,8 @@ def build_table4(per_run: pd.DataFrame) -> pd.DataFrame:
         for metric in METRICS:
             values = group[metric].tolist()
             row[metric] = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
-            row[f"{metric}_low"], row[f"{metric}_high"] = seeds_interval(values)
+            low, high = seeds_interval(values, resamples, confidence)
+            row[f"{metric}_low"], row[f"{metric}_high"] = low, high
         rows.append(row)
     return pd.DataFrame(rows)
 

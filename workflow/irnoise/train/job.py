@@ -16,6 +16,7 @@ import numpy as np
 
 from irnoise.config import Training
 from irnoise.errors import UserError
+from irnoise.plan import ORACLE
 from irnoise.train import checkpoint
 from irnoise.train.labels import load_clean_labels, load_labels
 from irnoise.train.loop import HISTORY_COLUMNS, TrainResult, train
@@ -72,7 +73,7 @@ def method_filter(
     if not method:
         return None
     keep_rows = None
-    if method.get("name") == "oracle":
+    if method.get("name") == ORACLE:
         keep_rows = oracle_keep(labels, load_clean_labels(shard_dir))
     elif keep_path is not None:
         if not Path(keep_path).is_file():

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from irnoise.arguments import add_bootstrap_arguments
 from irnoise.errors import UserError
 from irnoise.plan import CLEAN_SCHEME, LARGE, RETRIEVAL, SCHEMES_BY_HARM, SMALL
 
@@ -49,13 +50,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         default=[],
         metavar="NPZ",
-        help="per_query.npz of the same runs: 95%% intervals for the drops",
+        help="per_query.npz of the same runs: intervals for the drops",
     )
+    add_bootstrap_arguments(parser)
     parser.add_argument("--metric", default="R@1", help="the metric whose drop is shown")
 
 
 def retrieval_drops(
-    paths: Sequence[str | os.PathLike], metric: str, per_query: Sequence[str | os.PathLike] = ()
+    paths: Sequence[str | os.PathLike],
+    metric: str,
+    per_query: Sequence[str | os.PathLike],
+    resamples: int,
+    confidence: float,
 ) -> pd.DataFrame:
     """Mean relative drop (its std, and its interval given `per_query`) per retrieval
     experiment, scheme and level."""
@@ -70,7 +76,9 @@ def retrieval_drops(
             "pass the metrics.json of the experiments whose task is retrieval"
         )
     drops = with_relative_drop(summarize(frame))
-    return with_drop_intervals(drops, frame, per_query) if per_query else drops
+    if not per_query:
+        return drops
+    return with_drop_intervals(drops, frame, per_query, resamples, confidence)
 
 
 def corrupted_classes(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -193,7 +201,9 @@ def warn_unmatched(drops: pd.DataFrame, corrupted: pd.DataFrame) -> None:
 def draw(args: argparse.Namespace) -> None:
     from irnoise.report.figures import panel_grid, save_figure
 
-    drops = retrieval_drops(args.metrics, args.metric, args.per_query)
+    drops = retrieval_drops(
+        args.metrics, args.metric, args.per_query, args.resamples, args.confidence
+    )
     experiments = sorted(set(drops["experiment"]))
     corrupted = corrupted_classes(args.stats) if args.stats else None
     seeds = drops["seeds"].max()

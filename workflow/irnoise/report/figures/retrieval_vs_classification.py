@@ -15,6 +15,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from irnoise.arguments import add_bootstrap_arguments
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -36,12 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         default=[],
         metavar="NPZ",
-        help="per_query.npz of the same runs: 95%% intervals for the drops",
+        help="per_query.npz of the same runs: intervals for the drops",
     )
+    add_bootstrap_arguments(parser)
 
 
 def uniform_drops(
-    paths: Sequence[str | os.PathLike], per_query: Sequence[str | os.PathLike] = ()
+    paths: Sequence[str | os.PathLike],
+    per_query: Sequence[str | os.PathLike],
+    resamples: int,
+    confidence: float,
 ) -> pd.DataFrame:
     """Mean, std and relative drop (with its interval, given `per_query`) per experiment,
     headline metric and uniform level."""
@@ -51,7 +57,9 @@ def uniform_drops(
 
     frame = headline_metrics(uniform_runs(metrics_frame(paths)))
     drops = with_relative_drop(summarize(frame))
-    return with_drop_intervals(drops, frame, per_query) if per_query else drops
+    if not per_query:
+        return drops
+    return with_drop_intervals(drops, frame, per_query, resamples, confidence)
 
 
 def line_styles(drops: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
@@ -79,7 +87,7 @@ def draw(args: argparse.Namespace) -> None:
     from irnoise.report.intervals import drop_error
     from irnoise.report.table1 import row_order
 
-    drops = uniform_drops(args.metrics, args.per_query)
+    drops = uniform_drops(args.metrics, args.per_query, args.resamples, args.confidence)
     seeds = drops["seeds"].max()
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
     if args.per_query:

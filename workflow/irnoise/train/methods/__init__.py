@@ -23,9 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-METHODS = ("none", "oracle", "subcenter", "prism", "prism_guess", "knn")
-# Methods whose runs keep a fixed set of rows, given as a keep-mask file.
-FIXED_MASK_METHODS = ("oracle", "subcenter")
+from irnoise.plan import FIXED_MASK_METHODS, METHODS, PLAIN, PRISM, PRISM_GUESS
 
 
 class FilterRecord:
@@ -79,10 +77,10 @@ def build_filter(
     """The filter of `method` ({"name": ..., parameters}); None for `none`."""
     from irnoise.errors import UserError
 
-    name = method.get("name", "none")
+    name = method.get("name", PLAIN)
     if name not in METHODS:
         raise UserError(f"unknown method {name!r}: use one of {', '.join(METHODS)}")
-    if name == "none":
+    if name == PLAIN:
         return None
     sample_filter = _make_filter(name, method, labels, keep_rows, embedding_size)
     sample_filter.method = dict(method)
@@ -107,8 +105,12 @@ def _make_filter(
                 f"{labels.shape}: it was made for another dataset; rerun its rule"
             )
         return FixedMask(keep_rows)
+    from irnoise.config import method_defaults
+
+    # A method given by hand (`--method '{"name": "knn"}'`) takes the schema's defaults.
+    method = method_defaults(name) | method
     num_classes = int(labels.max(initial=0)) + 1
-    if name in ("prism", "prism_guess"):
+    if name in (PRISM, PRISM_GUESS):
         from irnoise.train.methods.prism import PrismFilter
 
         return PrismFilter(
@@ -116,18 +118,18 @@ def _make_filter(
             num_classes=num_classes,
             embedding_size=embedding_size,
             noise_rate=float(method["noise_rate"]),
-            window=int(method.get("window", 5)),
-            memory_size=int(method.get("memory_size", 8192)),
-            warmup_epochs=int(method.get("warmup_epochs", 1)),
+            window=int(method["window"]),
+            memory_size=int(method["memory_size"]),
+            warmup_epochs=int(method["warmup_epochs"]),
         )
     from irnoise.train.methods.knn_filter import KnnFilter
 
     return KnnFilter(
         rows=len(labels),
         embedding_size=embedding_size,
-        neighbors=int(method.get("neighbors", 200)),
-        threshold=float(method.get("threshold", 0.5)),
-        warmup_epochs=int(method.get("warmup_epochs", 1)),
+        neighbors=int(method["neighbors"]),
+        threshold=float(method["threshold"]),
+        warmup_epochs=int(method["warmup_epochs"]),
     )
 
 

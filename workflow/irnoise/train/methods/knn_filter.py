@@ -43,9 +43,9 @@ class KnnFilter(SampleFilter):
         self,
         rows: int,
         embedding_size: int,
-        neighbors: int = 200,
-        threshold: float = 0.5,
-        warmup_epochs: int = 1,
+        neighbors: int,
+        threshold: float,
+        warmup_epochs: int,
     ) -> None:
         super().__init__(rows)
         self.neighbors, self.threshold, self.warmup_epochs = neighbors, threshold, warmup_epochs

@@ -36,9 +36,9 @@ class PrismFilter(SampleFilter):
         num_classes: int,
         embedding_size: int,
         noise_rate: float,
-        window: int = 5,
-        memory_size: int = 8192,
-        warmup_epochs: int = 1,
+        window: int,
+        memory_size: int,
+        warmup_epochs: int,
     ) -> None:
         from pytorch_metric_learning.losses import ContrastiveLoss, CrossBatchMemory
 

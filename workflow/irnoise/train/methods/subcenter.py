@@ -25,7 +25,7 @@ def outlier_mask(
     labels: torch.Tensor,
     sub_centre_weights: torch.Tensor,
     sub_centers: int,
-    threshold_degrees: float = 75.0,
+    threshold_degrees: float,
 ) -> torch.Tensor:
     """True for each outlier row; `sub_centre_weights` is PML's W (embedding, classes x k)."""
     embeddings = nn.functional.normalize(embeddings.float(), dim=1)
