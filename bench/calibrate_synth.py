@@ -8,7 +8,7 @@ normalized-softmax loss (embedding 128, random crop and flip), and reports:
 
 - R@1 on the evaluation split (leave-one-out on test for sop and lfw, query against
   gallery for inshop, leave-one-out on val for imagenet), with its chance level
-  (a random neighbour) and the R@1 of raw pixels (no learning) as baselines;
+  (a random neighbor) and the R@1 of raw pixels (no learning) as baselines;
 - imagenet: top-1 accuracy of the cosine classifier on val (seen classes);
 - faces: trained on `faces`, evaluated on `lfw` (R@1 and 10-fold verification accuracy).
 
@@ -75,7 +75,7 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out
 
 
-def centre(batch: torch.Tensor) -> torch.Tensor:
+def center(batch: torch.Tensor) -> torch.Tensor:
     start = (batch.shape[-1] - CROP) // 2
     return batch[..., start : start + CROP, start : start + CROP]
 
@@ -147,7 +147,7 @@ def train(
 @torch.no_grad()
 def embed(model: nn.Module, pixels: torch.Tensor) -> np.ndarray:
     model.eval()
-    out = [model(normalize(centre(pixels[i : i + 256]))) for i in range(0, len(pixels), 256)]
+    out = [model(normalize(center(pixels[i : i + 256]))) for i in range(0, len(pixels), 256)]
     return F.normalize(torch.cat(out)).numpy()
 
 
@@ -169,7 +169,7 @@ def recall_at_1(
 
 
 def chance(q_labels: np.ndarray, g_labels: np.ndarray | None = None) -> float:
-    """Expected R@1 of a random neighbour, over queries that have a match."""
+    """Expected R@1 of a random neighbor, over queries that have a match."""
     same_set = g_labels is None
     g_labels = q_labels if same_set else g_labels
     matches = (q_labels[:, None] == g_labels[None, :]).sum(1) - (1 if same_set else 0)
@@ -178,7 +178,7 @@ def chance(q_labels: np.ndarray, g_labels: np.ndarray | None = None) -> float:
 
 
 def pixels_baseline(pixels: torch.Tensor) -> np.ndarray:
-    flat = normalize(centre(pixels)).flatten(1)
+    flat = normalize(center(pixels)).flatten(1)
     return F.normalize(flat - flat.mean(1, keepdim=True)).numpy()
 
 

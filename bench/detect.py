@@ -1,7 +1,7 @@
 """The kNN label-noise detector against a bare faiss search of the same embeddings.
 
 Embeddings: `--n` x `--dim` float32 (default 60,502 x 512, SOP-train size), clustered like
-a trained model's (`--classes` random unit centres, ~5 samples each, plus noise), labels
+a trained model's (`--classes` random unit centers, ~5 samples each, plus noise), labels
 the clusters with 10% flipped. Baseline: a faiss IndexFlatIP built on the normalized
 embeddings and searched for every row's k + 1 nearest (the row itself and k others).
 Detector: `irnoise.detect` end to end on the raw embeddings (normalize, index, batched
@@ -32,10 +32,10 @@ MS1M_SAMPLES = 5_822_653
 
 def clustered(n: int, dim: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(classes, dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    centers = rng.normal(size=(classes, dim)).astype(np.float32)
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
     labels = rng.integers(0, classes, n)
-    embeddings = centres[labels] + rng.normal(scale=0.6 / np.sqrt(dim), size=(n, dim)).astype(
+    embeddings = centers[labels] + rng.normal(scale=0.6 / np.sqrt(dim), size=(n, dim)).astype(
         np.float32
     )
     flipped = rng.random(n) < 0.1
@@ -52,7 +52,7 @@ def bare_faiss(embeddings: np.ndarray, k: int) -> None:
 
 
 def detector(embeddings: np.ndarray, labels: np.ndarray, k: int) -> None:
-    hoods = knn.neighbourhoods(embeddings, k)
+    hoods = knn.neighborhoods(embeddings, k)
     knn.disagreement(labels, hoods)
 
 
@@ -91,11 +91,11 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak resident memory of this process: {peak:.2f} GB")
     vectors = MS1M_SAMPLES * args.dim * 4 / 2**30
-    neighbours = MS1M_SAMPLES * args.k * 12 / 2**30
+    neighbors = MS1M_SAMPLES * args.k * 12 / 2**30
     print(
         f"MS-Celeb-1M ({MS1M_SAMPLES:,} x {args.dim}): embeddings {vectors:.1f} GB + normalized "
-        f"copy {vectors:.1f} GB + faiss flat index {vectors:.1f} GB + neighbours {neighbours:.2f} "
-        f"GB = {3 * vectors + neighbours:.1f} GB"
+        f"copy {vectors:.1f} GB + faiss flat index {vectors:.1f} GB + neighbors {neighbors:.2f} "
+        f"GB = {3 * vectors + neighbors:.1f} GB"
     )
 
 

@@ -9,7 +9,7 @@ exact class sizes (11,316 classes).
 
 Expected before optimizing (2-core Xeon, AVX-512): the search is a 60,502 x 60,502 x 512
 matrix product, 3.7 TFLOP, ~20-30 s at faiss's ~150-200 GFLOP/s; it dominates all three.
-irnoise adds a normalized float32 copy (~0.1 s), one more neighbour per query (k=3: the
+irnoise adds a normalized float32 copy (~0.1 s), one more neighbor per query (k=3: the
 extra one tells whether a tie crosses the boundary; the heap cost is noise against the
 product) and a label lookup per query (ms): ~1.0-1.05x the baseline. pml searches with
 IndexFlatL2 (in faiss 1.15 measured ~2x slower than IndexFlatIP here: its L2 path does
@@ -46,17 +46,17 @@ NOISE = 2.0
 
 
 def data(scale: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-norm class centre + noise embeddings with SOP-test class sizes, rows shuffled.
+    """Unit-norm class center + noise embeddings with SOP-test class sizes, rows shuffled.
 
-    The noise (2x the centre's scale) puts R@1 mid-range, so that "same value" compares
+    The noise (2x the center's scale) puts R@1 mid-range, so that "same value" compares
     thousands of hits and misses, not the few chance hits of pure noise.
     """
     rng = np.random.default_rng(seed)
     labels = rng.permutation(labels_from_histogram("sop_test"))
     labels = labels[: int(len(labels) * scale)]
-    centres = rng.standard_normal((labels.max() + 1, DIM), dtype=np.float32)
+    centers = rng.standard_normal((labels.max() + 1, DIM), dtype=np.float32)
     noise = rng.standard_normal((len(labels), DIM), dtype=np.float32)
-    return normalized(centres[labels] + NOISE * noise), labels
+    return normalized(centers[labels] + NOISE * noise), labels
 
 
 def machine() -> str:

@@ -44,7 +44,7 @@ CROP, BATCH, CLASSES = 224, 64, 50
 
 
 def photo_like(rng: np.random.Generator, shorter: int = 256) -> Image.Image:
-    """Smooth colour regions plus grain: compresses to photo-like sizes (~20-40 kB)."""
+    """Smooth color regions plus grain: compresses to photo-like sizes (~20-40 kB)."""
     coarse = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
     size = (shorter * 4 // 3, shorter)
     base = np.asarray(Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC), float)

@@ -42,7 +42,7 @@ IMAGE_SIZE = 256
 
 
 def photo_like(rng: np.random.Generator, shorter: int) -> Image.Image:
-    """Smooth colour regions plus grain: compresses to photo-like sizes (~20-40 kB at 256 px)."""
+    """Smooth color regions plus grain: compresses to photo-like sizes (~20-40 kB at 256 px)."""
     size = (shorter * 4 // 3, shorter)
     coarse = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
     base = np.asarray(Image.fromarray(coarse).resize(size, Image.Resampling.BICUBIC), float)

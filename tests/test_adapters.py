@@ -42,7 +42,7 @@ real_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"no {SHARED_DAT
 
 
 # The whole annotation lists, with an image at every 20th path: creating 200,000 files on
-# a disk shared by busy neighbours takes a minute, and these adapters never open images.
+# a disk shared by busy neighbors takes a minute, and these adapters never open images.
 IMAGES_EVERY = 20
 
 

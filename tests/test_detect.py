@@ -18,9 +18,9 @@ MAX_CELLS = schema_default("detect", "cleanlab_max_cells")
 def planted_flips(classes=6, per_class=30, dim=16, flips=12, seed=0):
     """Tight clusters, one per class, and `flips` samples relabelled to another class."""
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(classes, dim))
+    centers = rng.normal(size=(classes, dim))
     clean = np.repeat(np.arange(classes), per_class)
-    embeddings = centres[clean] + 0.05 * rng.normal(size=(len(clean), dim))
+    embeddings = centers[clean] + 0.05 * rng.normal(size=(len(clean), dim))
     changed = np.zeros(len(clean), dtype=bool)
     changed[rng.choice(len(clean), flips, replace=False)] = True
     noisy = clean.copy()
@@ -30,7 +30,7 @@ def planted_flips(classes=6, per_class=30, dim=16, flips=12, seed=0):
 
 def test_knn_finds_planted_flips_and_suggests_the_true_labels():
     embeddings, clean, noisy, changed = planted_flips()
-    hoods = knn.neighbourhoods(embeddings, k=10)
+    hoods = knn.neighborhoods(embeddings, k=10)
     vote = knn.disagreement(noisy, hoods)
     assert roc_auc_score(changed, vote.scores) > 0.99
     np.testing.assert_array_equal(vote.suggested[changed], clean[changed])
@@ -42,7 +42,7 @@ def test_knn_disagreement_matches_a_naive_loop():
     rng = np.random.default_rng(1)
     embeddings = rng.normal(size=(40, 8)).astype(np.float32)
     labels = rng.integers(0, 3, 40)
-    hoods = knn.neighbourhoods(embeddings, k=5)
+    hoods = knn.neighborhoods(embeddings, k=5)
     vote = knn.disagreement(labels, hoods)
     unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
     cosine = unit @ unit.T
@@ -50,18 +50,18 @@ def test_knn_disagreement_matches_a_naive_loop():
         others = [j for j in np.argsort(-cosine[i], kind="stable") if j != i][:5]
         weights = np.clip(cosine[i, others], 0, None)
         weights = weights if weights.sum() > 0 else np.ones(5)
-        neighbour_labels = labels[others]
-        expected = weights[neighbour_labels != labels[i]].sum() / weights.sum()
+        neighbor_labels = labels[others]
+        expected = weights[neighbor_labels != labels[i]].sum() / weights.sum()
         assert vote.scores[i] == pytest.approx(expected, abs=1e-5)
-        totals = {c: weights[neighbour_labels == c].sum() for c in set(neighbour_labels)}
+        totals = {c: weights[neighbor_labels == c].sum() for c in set(neighbor_labels)}
         assert totals[vote.suggested[i]] == pytest.approx(max(totals.values()), abs=1e-5)
 
 
 def test_prism_score_finds_planted_flips():
     embeddings, clean, noisy, changed = planted_flips(flips=6)
-    centre = prism_score.prism_scores(embeddings, noisy)
-    assert roc_auc_score(changed, centre.scores) > 0.99
-    np.testing.assert_array_equal(centre.suggested[changed], clean[changed])
+    center = prism_score.prism_scores(embeddings, noisy)
+    assert roc_auc_score(changed, center.scores) > 0.99
+    np.testing.assert_array_equal(center.suggested[changed], clean[changed])
 
 
 def test_prism_score_matches_a_naive_loop(monkeypatch):
@@ -69,24 +69,24 @@ def test_prism_score_matches_a_naive_loop(monkeypatch):
     rng = np.random.default_rng(2)
     embeddings = rng.normal(size=(30, 6))
     labels = rng.integers(0, 4, 30)
-    labels[labels == 2] = 3  # class 2 has no sample: a zero centre, as in PRISM
-    centre = prism_score.prism_scores(embeddings, labels)
+    labels[labels == 2] = 3  # class 2 has no sample: a zero center, as in PRISM
+    center = prism_score.prism_scores(embeddings, labels)
     for i in range(30):
         f = embeddings[i] / np.linalg.norm(embeddings[i])
-        centres = []
+        centers = []
         for c in range(4):
             members = [
                 e / np.linalg.norm(e) for e, y in zip(embeddings, labels, strict=True) if y == c
             ]
-            centres.append(np.mean(members, axis=0) if members else np.zeros(6))
-        exps = [np.exp(f @ c) for c in centres]
-        assert centre.scores[i] == pytest.approx(1 - exps[labels[i]] / sum(exps), abs=1e-9)
-        assert centre.suggested[i] == int(np.argmax(exps))
+            centers.append(np.mean(members, axis=0) if members else np.zeros(6))
+        exps = [np.exp(f @ c) for c in centers]
+        assert center.scores[i] == pytest.approx(1 - exps[labels[i]] / sum(exps), abs=1e-9)
+        assert center.suggested[i] == int(np.argmax(exps))
 
 
 def test_knn_probabilities_are_the_weighted_vote():
     embeddings, _, noisy, _ = planted_flips(classes=3, per_class=5, flips=2)
-    hoods = knn.neighbourhoods(embeddings, k=4)
+    hoods = knn.neighborhoods(embeddings, k=4)
     probabilities = knn.knn_probabilities(noisy, hoods, num_classes=4, smoothing=0.0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
     vote = knn.disagreement(noisy, hoods)
@@ -99,8 +99,8 @@ def test_cleanlab_path_agrees_with_calling_cleanlab_directly():
     from cleanlab.rank import get_label_quality_scores
 
     embeddings, _, noisy, changed = planted_flips(seed=3)
-    hoods = knn.neighbourhoods(embeddings, k=10)
-    result = cleanlab_scores.cleanlab_from_neighbours(noisy, hoods, MAX_CELLS)
+    hoods = knn.neighborhoods(embeddings, k=10)
+    result = cleanlab_scores.cleanlab_from_neighbors(noisy, hoods, MAX_CELLS)
     probabilities = knn.knn_probabilities(noisy, hoods, int(noisy.max()) + 1)
     flagged = find_label_issues(noisy, probabilities)
     quality = get_label_quality_scores(noisy, probabilities, method="normalized_margin")
@@ -111,8 +111,8 @@ def test_cleanlab_path_agrees_with_calling_cleanlab_directly():
 
 def test_cleanlab_is_skipped_where_its_matrix_does_not_fit(capsys):
     embeddings, _, noisy, _ = planted_flips()
-    hoods = knn.neighbourhoods(embeddings, k=5)
-    assert cleanlab_scores.cleanlab_from_neighbours(noisy, hoods, max_cells=100) is None
+    hoods = knn.neighborhoods(embeddings, k=5)
+    assert cleanlab_scores.cleanlab_from_neighbors(noisy, hoods, max_cells=100) is None
     assert "probability matrix exceeds 100 cells" in capsys.readouterr().err
 
 
@@ -143,7 +143,7 @@ def test_scores_file_round_trip(tmp_path):
     back = load(tmp_path / "detect.npz")
     assert back.detectors == ["knn", "cleanlab", "prism"]
     np.testing.assert_array_equal(back.scores["knn"], result.scores["knn"])
-    np.testing.assert_array_equal(back.neighbours.ids, result.neighbours.ids)
+    np.testing.assert_array_equal(back.neighbors.ids, result.neighbors.ids)
     np.testing.assert_array_equal(back.cleanlab_flagged, result.cleanlab_flagged)
 
 

@@ -18,7 +18,7 @@ def parse(*args: str) -> argparse.Namespace:
     return parser.parse_args(args)
 
 
-def test_display_order_makes_each_colour_one_band():
+def test_display_order_makes_each_color_one_band():
     sizes = np.array([5, 3, 5, 3, 3, 5, 1])
     large = np.array([True, False, False, False, False, True, False])
     small = np.array([False, True, False, False, True, False, True])

@@ -25,7 +25,7 @@ class LoopPrism:
     """PRISM as the reference code writes it: python loops, lists, one sample at a time."""
 
     def __init__(self, num_classes, dim, noise_rate, window, memory_size, warmup_epochs):
-        self.centre = [[0.0] * dim for _ in range(num_classes)]
+        self.center = [[0.0] * dim for _ in range(num_classes)]
         self.filled: set[int] = set()
         self.memory: list[tuple[list[float], int]] = []
         self.last: list[int] = []
@@ -42,7 +42,7 @@ class LoopPrism:
         else:
             for label in set(self.last):
                 members = [f for f, y in self.memory if y == label]
-                self.centre[label] = [sum(col) / len(members) for col in zip(*members, strict=True)]
+                self.center[label] = [sum(col) / len(members) for col in zip(*members, strict=True)]
                 self.filled.add(label)
             scores = []
             for f, y in zip(features, labels, strict=True):
@@ -50,7 +50,7 @@ class LoopPrism:
                     scores.append(1.0)
                     continue
                 exps = [
-                    math.exp(sum(a * b for a, b in zip(c, f, strict=True))) for c in self.centre
+                    math.exp(sum(a * b for a, b in zip(c, f, strict=True))) for c in self.center
                 ]
                 scores.append(exps[y] / sum(exps))
             order = sorted(range(n), key=lambda i: (scores[i], i))
@@ -74,24 +74,24 @@ class LoopPrism:
         return keep
 
 
-def clustered_batch(rng, centres, labels, spread=0.15):
-    features = centres[labels] + spread * rng.standard_normal((len(labels), centres.shape[1]))
+def clustered_batch(rng, centers, labels, spread=0.15):
+    features = centers[labels] + spread * rng.standard_normal((len(labels), centers.shape[1]))
     return torch.tensor(features, dtype=torch.float32), torch.tensor(labels)
 
 
 def test_prism_matches_the_loop_and_drops_a_planted_mislabelled_sample():
     rng = np.random.default_rng(0)
     classes, dim, batch = 6, 16, 24
-    centres = rng.standard_normal((classes, dim)) * 3
+    centers = rng.standard_normal((classes, dim)) * 3
     prism = PrismFilter(100, classes, dim, 0.1, window=3, memory_size=64, warmup_epochs=1)
     loop = LoopPrism(classes, dim, noise_rate=0.1, window=3, memory_size=64, warmup_epochs=1)
     rows = torch.arange(batch)
     for epoch, steps in ((1, 4), (2, 8)):
         for _ in range(steps):
             labels = rng.integers(0, classes, batch)
-            features, labels_t = clustered_batch(rng, centres, labels)
+            features, labels_t = clustered_batch(rng, centers, labels)
             # Plant one sample from class 0's cluster labelled as class 1.
-            features[0] = torch.tensor(centres[0], dtype=torch.float32)
+            features[0] = torch.tensor(centers[0], dtype=torch.float32)
             labels_t[0] = 1
             keep = prism(features, labels_t, rows, epoch)
             expected = loop.step(features, labels_t, epoch)
@@ -102,7 +102,7 @@ def test_prism_matches_the_loop_and_drops_a_planted_mislabelled_sample():
                 scores = prism.scores(torch.nn.functional.normalize(features, dim=1), labels_t)
                 np.testing.assert_allclose(scores.numpy(), loop.scores, rtol=1e-4, atol=1e-6)
                 assert prism.window == pytest.approx(loop.window, rel=1e-4)
-    # After warm-up and a few batches every class has a centre: the planted sample scores
+    # After warm-up and a few batches every class has a center: the planted sample scores
     # lowest and is dropped; the window holds the last 3 thresholds.
     assert int(np.argmin(loop.scores)) == 0
     assert not keep[0]
@@ -201,9 +201,9 @@ def test_oracle_keeps_exactly_the_unchanged_rows(scheme):
 def test_knn_drops_the_planted_flips():
     rng = np.random.default_rng(1)
     classes, per_class, dim = 6, 20, 16
-    centres = rng.standard_normal((classes, dim)) * 4
+    centers = rng.standard_normal((classes, dim)) * 4
     clean = np.repeat(np.arange(classes), per_class)
-    features = centres[clean] + 0.3 * rng.standard_normal((len(clean), dim))
+    features = centers[clean] + 0.3 * rng.standard_normal((len(clean), dim))
     noisy = clean.copy()
     flipped = rng.choice(len(clean), 8, replace=False)
     noisy[flipped] = (clean[flipped] + 1) % classes
@@ -218,7 +218,7 @@ def test_knn_drops_the_planted_flips():
     assert sorted(np.flatnonzero(knn.record.dropped())) == sorted(flipped)
 
 
-def test_knn_shares_match_sklearn_neighbours():
+def test_knn_shares_match_sklearn_neighbors():
     from sklearn.neighbors import NearestNeighbors
 
     rng = np.random.default_rng(2)
@@ -233,8 +233,8 @@ def test_knn_shares_match_sklearn_neighbours():
     index = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(bank)
     _, found = index.kneighbors(bank[query])
     for i, row in enumerate(query):
-        neighbours = [j for j in found[i] if j != row][:k]
-        counts = np.bincount(labels[neighbours], minlength=4)
+        neighbors = [j for j in found[i] if j != row][:k]
+        counts = np.bincount(labels[neighbors], minlength=4)
         assert shares[i] == pytest.approx(counts[labels[row]] / counts.max())
 
 

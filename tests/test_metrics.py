@@ -110,7 +110,7 @@ def test_duplicates_across_labels_rank_by_index():
 
 def test_query_is_excluded_by_index_not_by_score():
     # Three identical embeddings: a query's duplicate (score 1, like the query's own) is a
-    # neighbour. Row 1 is lone (left out); row 0's nearest is row 1 (a miss), row 2's is
+    # neighbor. Row 1 is lone (left out); row 0's nearest is row 1 (a miss), row 2's is
     # row 0 (a hit), which dropping "the best match" instead of row 2 itself would lose.
     x = np.ones((3, 4), dtype=np.float32)
     labels = np.array([7, 8, 7])
@@ -120,7 +120,7 @@ def test_query_is_excluded_by_index_not_by_score():
 
 
 def test_ties_crossing_the_boundary_are_fetched_whole():
-    # Every score ties: the neighbours must be the lowest indices, whatever faiss returns.
+    # Every score ties: the neighbors must be the lowest indices, whatever faiss returns.
     x = np.ones((500, 4), dtype=np.float32)
     _, ids = knn.nearest_neighbors(knn.normalized(x), 3, batch_size=64)
     expected = [[j for j in range(4) if j != i][:3] for i in range(500)]
@@ -149,7 +149,7 @@ def test_gallery_mode_matches_brute_force():
     assert recall == result.recall
 
 
-def test_more_neighbours_than_gallery_items():
+def test_more_neighbors_than_gallery_items():
     x = np.eye(3, dtype=np.float32)
     result = retrieval_metrics(x, np.array([0, 0, 1]), KS)
     assert result.recall == {1: 1.0, 2: 1.0, 4: 1.0, 8: 1.0}

@@ -155,7 +155,7 @@ def test_images_resized_once_and_reencoded_only_when_needed(
     shard(index, out)
     train = read_split(out, "train")
     records = index.splits["train"]
-    # Small JPEGs (colour and grey) are copied byte for byte.
+    # Small JPEGs (color and grey) are copied byte for byte.
     assert train[0]["jpg"] == records[0].path.read_bytes()
     assert train[4]["jpg"] == records[4].path.read_bytes()
     # A big JPEG: shorter side shrunk to the image size, aspect ratio kept.

@@ -18,10 +18,20 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node but those under `if TYPE_CHECKING:` (annotations only: never imported)."""
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            skipped |= {id(child) for stmt in node.body for child in ast.walk(stmt)}
+    return [node for node in ast.walk(tree) if id(node) not in skipped]
+
+
 def imports_of(path: Path) -> set[str]:
-    """irnoise modules a module imports, at any level (function-local imports included)."""
+    """irnoise modules a module imports when it runs, at any level (function-local imports
+    included, imports for type annotations only left out)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in runtime_nodes(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -180,3 +190,17 @@ def test_one_post_deploy_script_serves_every_conda_env() -> None:
     assert scripts == {envs / "install-irnoise.sh"}
     script = (envs / "install-irnoise.sh").read_text()
     assert "--no-deps" in script and "--editable" in script
+
+
+BRITISH = re.compile(r"neighbour|centre|colour", re.IGNORECASE)
+
+
+def test_one_spelling_as_pytorch_metric_learning_spells_it() -> None:
+    """neighbor, center, color: the spelling of the libraries the code calls."""
+    found = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in text_files()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if BRITISH.search(line) and path != Path(__file__)
+    ]
+    assert not found, "British spelling in: " + ", ".join(found)

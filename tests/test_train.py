@@ -179,7 +179,7 @@ def test_noisy_labels_are_overlaid_by_row(shards, clean):
     assert [len(batch[0]) for batch in batches] == [16] * 10  # short batches merged
 
 
-def test_eval_batches_are_clean_and_centre_cropped(shards):
+def test_eval_batches_are_clean_and_center_cropped(shards):
     test_labels = np.load(shards / "test_labels.npy")
     first = list(eval_batches(shards, "test", 24, 16, workers=0))
     rows = torch.cat([rows for _, _, rows in first])
@@ -267,7 +267,7 @@ def test_class_logits_match_a_naive_cosine(name):
     embeddings = torch.randn(6, 8)
     weights = (loss.proxies if name == "ProxyAnchorLoss" else loss.W.t()).detach()
     cosine = np.array([[float(e @ w / (e.norm() * w.norm())) for w in weights] for e in embeddings])
-    if name == "SubCenterArcFaceLoss":  # class-major centres, a class scores its best
+    if name == "SubCenterArcFaceLoss":  # class-major centers, a class scores its best
         cosine = cosine.reshape(6, 5, -1).max(axis=2)
     with torch.no_grad():
         logits = class_logits(loss, embeddings)

@@ -1,6 +1,6 @@
 """Tiny shard directories (docs/design.md, "Shards"), written directly (no `irnoise shard`).
 
-Each class is a colour and a stripe frequency with per-image noise, so a small network
+Each class is a color and a stripe frequency with per-image noise, so a small network
 learns it within a few epochs; rows are written class by class, like real annotation
 files, so that the loader's shuffling has something to undo.
 """
@@ -16,10 +16,10 @@ from PIL import Image
 
 
 def class_image(label: int, rng: np.random.Generator, size: int) -> bytes:
-    colour = np.array([(label * 53) % 256, (label * 97) % 256, (label * 151) % 256], float)
+    color = np.array([(label * 53) % 256, (label * 97) % 256, (label * 151) % 256], float)
     x = np.arange(size)
     stripes = 60 * np.sin(2 * np.pi * (label % 5 + 1) * x / size)
-    pixels = colour + stripes[None, :, None] + rng.normal(0, 20, (size, size, 3))
+    pixels = color + stripes[None, :, None] + rng.normal(0, 20, (size, size, 3))
     buffer = io.BytesIO()
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
     return buffer.getvalue()

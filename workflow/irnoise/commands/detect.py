@@ -1,14 +1,14 @@
 """Find the training labels a trained model finds suspicious.
 
-Embeds the train split of --shards with --model (centre crop, as evaluation does) and scores
-every training sample with each detector: kNN disagreement (k nearest training neighbours by
+Embeds the train split of --shards with --model (center crop, as evaluation does) and scores
+every training sample with each detector: kNN disagreement (k nearest training neighbors by
 cosine, faiss), cleanlab's confident learning on the kNN class probabilities (where samples
 x classes fits detect.cleanlab_max_cells), the class-head margin (for losses with class
-weights) and PRISM's score under the class centres. The labels scored are --labels (a noisy
+weights) and PRISM's score under the class centers. The labels scored are --labels (a noisy
 label file) or the shards' own train labels. Writes --out (detect.npz, every detector's
-scores and the neighbours); with --csv, every sample ranked by --detector (rank, row, key,
+scores and the neighbors); with --csv, every sample ranked by --detector (rank, row, key,
 path, label, suggested, score, detector); with --picture, the --top most suspicious images
-beside their nearest neighbours. --dataset (JSON: source, root, options) adds each sample's
+beside their nearest neighbors. --dataset (JSON: source, root, options) adds each sample's
 native key and file path to the CSV.
 """
 

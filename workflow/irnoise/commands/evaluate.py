@@ -1,7 +1,7 @@
 """Embed the evaluation split(s) with a trained model and write the task's metrics.
 
 Loads --model (a model.pt from `irnoise train`), embeds the splits of --shards that the
-task needs (centre crop, no augmentation; on the GPU when there is one) and computes:
+task needs (center crop, no augmentation; on the GPU when there is one) and computes:
 retrieval R@1/2/4/8 and MAP@R (test leave-one-out, or query against gallery), or
 classification top-1 accuracy on val, or verification TPR@FPR=1e-3, 10-fold accuracy
 and R@1 on the test split and its pairs. Writes --out (metrics.json) atomically with

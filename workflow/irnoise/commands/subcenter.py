@@ -1,6 +1,6 @@
 """Sub-center ArcFace's keep-mask: the train rows a stage-1 model does not call outliers.
 
-Embeds the train split (centre crops) with --model (trained with SubCenterArcFaceLoss on
+Embeds the train split (center crops) with --model (trained with SubCenterArcFaceLoss on
 --labels), marks as outliers the samples farther than --threshold degrees from their
 class's dominant sub-center or nearest a non-dominant one, and writes the keep-mask
 (bool per train row) to --out. Stage 2 (`irnoise train --method '{"name": "subcenter"}'

@@ -44,9 +44,9 @@ _SEGMENT = struct.Struct(">BBH")  # 0xFF, marker, length of the segment after th
 _FRAME = struct.Struct(">BHHB")  # precision, height, width, components
 # An object's default repr (`<_io.BytesIO object at 0x7f...>`) differs between runs.
 _OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
-# libjpeg's colour spaces as simplejpeg names them; decoding in the file's own space
+# libjpeg's color spaces as simplejpeg names them; decoding in the file's own space
 # converts nothing (CMYK cannot be converted to RGB by libjpeg at all).
-_NATIVE_COLOURSPACE = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}
+_NATIVE_COLORSPACE = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}
 # The check only needs the entropy-coded data read: libjpeg's smallest DCT scaling (1/8)
 # skips most of the inverse transform.
 _CHECK_SCALE = 8
@@ -73,10 +73,10 @@ def prepare(data: bytes, image_size: int) -> bytes:
 def check_jpeg_data(data: bytes) -> None:
     """Raise CorruptImage unless libjpeg decodes the JPEG without an error or a warning."""
     try:
-        colourspace = simplejpeg.decode_jpeg_header(data)[2]
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
         simplejpeg.decode_jpeg(
             data,
-            colorspace=_NATIVE_COLOURSPACE.get(colourspace, "RGB"),
+            colorspace=_NATIVE_COLORSPACE.get(colorspace, "RGB"),
             min_factor=_CHECK_SCALE,
             strict=True,
         )
@@ -92,7 +92,7 @@ def describe(error: Exception) -> str:
 
 
 def is_small_jpeg(data: bytes, image_size: int) -> bool:
-    """A complete 8-bit grey or colour JPEG whose shorter side is at most `image_size`."""
+    """A complete 8-bit grey or color JPEG whose shorter side is at most `image_size`."""
     frame = jpeg_frame(data)
     if frame is None:
         return False
@@ -183,7 +183,7 @@ def decode_strictly(data: bytes, image_size: int) -> Image.Image:
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB pixels; transparent areas become white rather than whatever colour they hide."""
+    """RGB pixels; transparent areas become white rather than whatever color they hide."""
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):

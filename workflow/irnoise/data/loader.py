@@ -3,7 +3,7 @@
 Each reader (one per DataLoader worker and DDP rank, a "slot") reads its own shards,
 so that every sample is read exactly once per epoch without a global index. Training
 permutes the shard order with an RNG seeded by (seed, epoch), shuffles samples in a
-buffer, random-crops and flips; evaluation reads in manifest order and centre-crops.
+buffer, random-crops and flips; evaluation reads in manifest order and center-crops.
 Given seed, epoch and the number of workers and ranks, the batches are the same on
 every run, which is what lets a resumed CPU run equal an uninterrupted one.
 """
@@ -110,7 +110,7 @@ def random_crop(image: torch.Tensor, size: int, flip: bool, rng: random.Random) 
     return crop.flip(-1) if flip and rng.random() < 0.5 else crop
 
 
-def centre_crop(image: torch.Tensor, size: int) -> torch.Tensor:
+def center_crop(image: torch.Tensor, size: int) -> torch.Tensor:
     image = fit_to_crop(image, size)
     height, width = image.shape[1:]
     top, left = (height - size) // 2, (width - size) // 2
@@ -193,7 +193,7 @@ class ShardBatches(IterableDataset):
             if self.train:
                 images[i] = random_crop(image, size, self.flip, rng)
             else:
-                images[i] = centre_crop(image, size)
+                images[i] = center_crop(image, size)
         if self.labels is not None:
             # Noisy labels overlay the clean ones by row: the shards never change.
             labels = torch.from_numpy(self.labels[rows.numpy()].astype(np.int64))
@@ -345,7 +345,7 @@ def eval_batches(
     pin_memory: bool = False,
     device: str | torch.device | None = None,
 ) -> Iterator[Batch]:
-    """(images, clean labels, rows) of every sample of `split`, centre-cropped, unshuffled.
+    """(images, clean labels, rows) of every sample of `split`, center-cropped, unshuffled.
 
     Rows come in a fixed order but not sorted when workers > 0: place results by `rows`.
     """

@@ -10,7 +10,7 @@ label quality: score = flagged + (1 - quality), in [0, 2].
 The dense matrix is the limit: it is built only when samples x classes stays within
 `max_cells` (default 2.5e8 float32 cells, 1 GB). SOP-train (60,502 x 11,318 = 6.8e8) and
 MS-Celeb-1M (5.8M x 85,742 = 5e11, 2 TB) exceed it; there cleanlab is skipped with a
-message, and the kNN disagreement (same neighbours, O(n k) memory) is the detector that runs.
+message, and the kNN disagreement (same neighbors, O(n k) memory) is the detector that runs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from irnoise.detect.knn import Neighbourhoods, knn_probabilities
+from irnoise.detect.knn import Neighborhoods, knn_probabilities
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ def cleanlab_detect(
     return CleanlabResult(scores, flagged, probabilities.argmax(axis=1).astype(np.int64))
 
 
-def cleanlab_from_neighbours(
-    labels: np.ndarray, hoods: Neighbourhoods, max_cells: int
+def cleanlab_from_neighbors(
+    labels: np.ndarray, hoods: Neighborhoods, max_cells: int
 ) -> CleanlabResult | None:
     """cleanlab on the kNN vote, or None (with a message) where the dense matrix is too big."""
     classes = int(labels.max()) + 1

@@ -1,10 +1,10 @@
-"""kNN disagreement: how much of a sample's neighbourhood carries another label.
+"""kNN disagreement: how much of a sample's neighborhood carries another label.
 
-Each training sample's k nearest neighbours in its own training set (cosine similarity,
+Each training sample's k nearest neighbors in its own training set (cosine similarity,
 faiss, itself excluded by row) vote for their labels with weight max(similarity, 0). The
-score is the share of the vote that goes to other labels (0: every neighbour agrees,
+score is the share of the vote that goes to other labels (0: every neighbor agrees,
 1: none does); the suggested label is the label with the largest vote, ties going to the
-label of the nearer neighbour. Neighbours are computed one batch of queries at a time,
+label of the nearer neighbor. Neighbors are computed one batch of queries at a time,
 so the memory beyond the embeddings and their index is O(n k).
 """
 
@@ -20,7 +20,7 @@ from irnoise.evaluate import knn
 
 
 @dataclass(frozen=True)
-class Neighbourhoods:
+class Neighborhoods:
     """The k nearest training samples of every training sample: ids (n, k), similarities."""
 
     ids: np.ndarray
@@ -35,8 +35,8 @@ class Disagreement:
     suggested: np.ndarray
 
 
-def neighbourhoods(embeddings: np.ndarray, k: int) -> Neighbourhoods:
-    """Leave-one-out k nearest neighbours of every row of `embeddings` (cosine, exact)."""
+def neighborhoods(embeddings: np.ndarray, k: int) -> Neighborhoods:
+    """Leave-one-out k nearest neighbors of every row of `embeddings` (cosine, exact)."""
     vectors = knn.normalized(embeddings)
     k = min(k, len(vectors) - 1)
     if k < 1:
@@ -46,13 +46,13 @@ def neighbourhoods(embeddings: np.ndarray, k: int) -> Neighbourhoods:
         )
     ids = np.empty((len(vectors), k), dtype=np.int64)
     similarities = np.empty((len(vectors), k), dtype=np.float32)
-    progress = tqdm(total=len(vectors), desc="neighbours", unit="img", mininterval=1)
+    progress = tqdm(total=len(vectors), desc="neighbors", unit="img", mininterval=1)
     with progress:
         for part in knn.iter_neighbors(vectors, k):
             rows = slice(part.start, part.start + len(part.ids))
             ids[rows], similarities[rows] = part.ids, part.scores
             progress.update(len(part.ids))
-    return Neighbourhoods(ids, similarities)
+    return Neighborhoods(ids, similarities)
 
 
 def vote_weights(similarities: np.ndarray) -> np.ndarray:
@@ -63,7 +63,7 @@ def vote_weights(similarities: np.ndarray) -> np.ndarray:
     return weights
 
 
-def disagreement(labels: np.ndarray, hoods: Neighbourhoods, chunk: int = 1 << 16) -> Disagreement:
+def disagreement(labels: np.ndarray, hoods: Neighborhoods, chunk: int = 1 << 16) -> Disagreement:
     """The kNN disagreement score and suggested label of every sample under `labels`."""
     scores = np.empty(len(labels), dtype=np.float64)
     suggested = np.empty(len(labels), dtype=np.int64)
@@ -76,21 +76,21 @@ def disagreement(labels: np.ndarray, hoods: Neighbourhoods, chunk: int = 1 << 16
 
 
 def _disagreement_chunk(
-    own: np.ndarray, neighbour_labels: np.ndarray, weights: np.ndarray
+    own: np.ndarray, neighbor_labels: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    same = neighbour_labels == own[:, None]
+    same = neighbor_labels == own[:, None]
     scores = 1.0 - (weights * same).sum(axis=1) / weights.sum(axis=1)
-    # votes[i, j]: the total weight of neighbour j's label in row i (O(k^2) per row, small k).
-    match = neighbour_labels[:, :, None] == neighbour_labels[:, None, :]
+    # votes[i, j]: the total weight of neighbor j's label in row i (O(k^2) per row, small k).
+    match = neighbor_labels[:, :, None] == neighbor_labels[:, None, :]
     votes = (match * weights[:, None, :]).sum(axis=2)
-    winner = votes.argmax(axis=1)  # first maximum: the nearer neighbour wins a tie
-    return scores, np.take_along_axis(neighbour_labels, winner[:, None], axis=1)[:, 0]
+    winner = votes.argmax(axis=1)  # first maximum: the nearer neighbor wins a tie
+    return scores, np.take_along_axis(neighbor_labels, winner[:, None], axis=1)[:, 0]
 
 
 def knn_probabilities(
-    labels: np.ndarray, hoods: Neighbourhoods, num_classes: int, smoothing: float = 0.01
+    labels: np.ndarray, hoods: Neighborhoods, num_classes: int, smoothing: float = 0.01
 ) -> np.ndarray:
-    """Dense (n, num_classes) class probabilities from the neighbours' weighted votes.
+    """Dense (n, num_classes) class probabilities from the neighbors' weighted votes.
 
     Leave-one-out, so out-of-sample as cleanlab wants them; `smoothing` spreads that much
     mass uniformly, so that no class has probability exactly zero. Memory: n x classes

@@ -1,8 +1,8 @@
-"""Class-head margin: for losses that train class weights (ArcFace, CosFace, sub-centre
+"""Class-head margin: for losses that train class weights (ArcFace, CosFace, sub-center
 ArcFace, Normalized Softmax, ...), the cosine to the given label's weight minus the best
 cosine to any other class. A label the model's own classifier disagrees with has a
 negative margin; the suspicion score is minus the margin, in [-2, 2]. The suggested label
-is the classifier's argmax. Sub-centre losses score a class by its best centre
+is the classifier's argmax. Sub-center losses score a class by its best center
 (`losses.class_logits`).
 """
 

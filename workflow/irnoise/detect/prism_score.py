@@ -1,10 +1,10 @@
-"""PRISM's score as a detector: how likely a sample's label is under the class centres.
+"""PRISM's score as a detector: how likely a sample's label is under the class centers.
 
 PRISM (Liu et al., CVPR 2021; `irnoise.train.methods.prism`) filters each batch during
-training by exp(f . c_y) / sum_k exp(f . c_k), the softmax over class centres c_k (mean
-embeddings of a class) taken at the sample's label y. Here the centres are those of the
+training by exp(f . c_y) / sum_k exp(f . c_k), the softmax over class centers c_k (mean
+embeddings of a class) taken at the sample's label y. Here the centers are those of the
 whole training split, embedded by the finished model (PRISM's memory at its fullest), and
-the embeddings and centres are L2-normalized as the kNN detector's cosines are. The
+the embeddings and centers are L2-normalized as the kNN detector's cosines are. The
 suspicion score is 1 minus that probability; the suggested label is the most probable
 class. Scored in chunks, like the class-head margin, so that samples x classes never has
 to fit in memory at once.
@@ -21,7 +21,7 @@ MAX_CELLS_PER_CHUNK = 1 << 25  # rows x classes of one chunk of probabilities (2
 
 @dataclass(frozen=True)
 class PrismScores:
-    scores: np.ndarray  # 1 - p(label | centres)
+    scores: np.ndarray  # 1 - p(label | centers)
     suggested: np.ndarray
 
 
@@ -30,7 +30,7 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms > 0, norms, 1.0)
 
 
-def class_centres(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def class_centers(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The mean (unit) embedding of each class 0..max(label); zero for a class without rows."""
     classes = int(labels.max(initial=-1)) + 1
     sums = np.zeros((classes, embeddings.shape[1]), dtype=np.float64)
@@ -41,13 +41,13 @@ def class_centres(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def prism_scores(embeddings: np.ndarray, labels: np.ndarray) -> PrismScores:
     unit = unit_rows(embeddings.astype(np.float64))
-    centres = class_centres(unit, labels)
+    centers = class_centers(unit, labels)
     scores = np.empty(len(labels), dtype=np.float64)
     suggested = np.empty(len(labels), dtype=np.int64)
-    chunk = max(1, MAX_CELLS_PER_CHUNK // max(len(centres), 1))
+    chunk = max(1, MAX_CELLS_PER_CHUNK // max(len(centers), 1))
     for start in range(0, len(labels), chunk):
         rows = slice(start, start + chunk)
-        logits = unit[rows] @ centres.T
+        logits = unit[rows] @ centers.T
         logits -= logits.max(axis=1, keepdims=True)  # a stable softmax
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=1, keepdims=True)

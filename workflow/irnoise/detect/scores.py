@@ -2,8 +2,8 @@
 
 The file holds, per training row: the labels the model was trained on (`labels`), each
 detector's suspicion score and suggested label (`<detector>_score`, `<detector>_suggested`),
-cleanlab's flags where it ran, and the k nearest neighbours (`neighbour_ids`,
-`neighbour_similarities`) that the picture of the top suspicious images shows. Detectors
+cleanlab's flags where it ran, and the k nearest neighbors (`neighbor_ids`,
+`neighbor_similarities`) that the picture of the top suspicious images shows. Detectors
 that did not run (no class head; cleanlab's matrix too big) are absent; `detectors`
 lists those present.
 """
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 @dataclass
 class DetectorScores:
     labels: np.ndarray
-    neighbours: knn.Neighbourhoods
+    neighbors: knn.Neighborhoods
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     suggested: dict[str, np.ndarray] = field(default_factory=dict)
     cleanlab_flagged: np.ndarray | None = None
@@ -49,29 +49,29 @@ def run_detectors(
     device: str = "cpu",
 ) -> DetectorScores:
     """kNN disagreement, cleanlab (where its matrix fits), the class-head margin (where
-    the loss has class weights) and PRISM's centre score on one set of embeddings and its
+    the loss has class weights) and PRISM's center score on one set of embeddings and its
     labels. `k` and `max_cells` are detect.k and detect.cleanlab_max_cells of the config."""
-    hoods = knn.neighbourhoods(embeddings, k)
+    hoods = knn.neighborhoods(embeddings, k)
     result = DetectorScores(labels, hoods)
     vote = knn.disagreement(labels, hoods)
     result.add(KNN_DETECTOR, vote.scores, vote.suggested)
-    cleanlab = cleanlab_scores.cleanlab_from_neighbours(labels, hoods, max_cells)
+    cleanlab = cleanlab_scores.cleanlab_from_neighbors(labels, hoods, max_cells)
     if cleanlab is not None:
         result.add(CLEANLAB, cleanlab.scores, cleanlab.suggested)
         result.cleanlab_flagged = cleanlab.flagged
     head = margin.head_margin(loss, embeddings, labels, device) if loss is not None else None
     if head is not None:
         result.add(MARGIN, head.scores, head.suggested)
-    centre = prism_score.prism_scores(embeddings, labels)
-    result.add(PRISM_DETECTOR, centre.scores, centre.suggested)
+    center = prism_score.prism_scores(embeddings, labels)
+    result.add(PRISM_DETECTOR, center.scores, center.suggested)
     return result
 
 
 def save(path: str | Path, result: DetectorScores) -> None:
     arrays = {
         "labels": result.labels,
-        "neighbour_ids": result.neighbours.ids,
-        "neighbour_similarities": result.neighbours.similarities,
+        "neighbor_ids": result.neighbors.ids,
+        "neighbor_similarities": result.neighbors.similarities,
         "detectors": np.array(result.detectors),
     }
     for name in result.detectors:
@@ -85,7 +85,7 @@ def save(path: str | Path, result: DetectorScores) -> None:
 
 def load(path: str | Path) -> DetectorScores:
     with np.load(path, allow_pickle=False) as data:
-        hoods = knn.Neighbourhoods(data["neighbour_ids"], data["neighbour_similarities"])
+        hoods = knn.Neighborhoods(data["neighbor_ids"], data["neighbor_similarities"])
         result = DetectorScores(data["labels"], hoods)
         for name in data["detectors"].tolist():
             result.add(name, data[f"{name}_score"], data[f"{name}_suggested"])

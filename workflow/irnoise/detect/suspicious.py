@@ -1,5 +1,5 @@
 """The user's outputs: every training sample ranked by suspicion (`suspicious.csv`), and
-the top ones beside their nearest neighbours (`top_suspicious.png`)."""
+the top ones beside their nearest neighbors (`top_suspicious.png`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from irnoise.detect.evaluation import ranking
 from irnoise.detect.scores import DetectorScores
 
 CSV_COLUMNS = ("rank", "row", "key", "path", "label", "suggested", "score", "detector")
-NEIGHBOURS_SHOWN = 5
+NEIGHBORS_SHOWN = 5
 
 
 def label_name(names: list[str], label: int) -> str:
@@ -64,25 +64,25 @@ def top_rows(result: DetectorScores, detector: str, top: int) -> list[int]:
 
 
 def rows_to_show(result: DetectorScores, rows: list[int]) -> set[int]:
-    """The top rows and the neighbours drawn beside them."""
+    """The top rows and the neighbors drawn beside them."""
     shown = set(rows)
     for row in rows:
-        shown.update(int(i) for i in result.neighbours.ids[row, :NEIGHBOURS_SHOWN] if i >= 0)
+        shown.update(int(i) for i in result.neighbors.ids[row, :NEIGHBORS_SHOWN] if i >= 0)
     return shown
 
 
 def line_cells(
     result: DetectorScores, detector: str, row: int, names: list[str]
 ) -> list[tuple[int, str, str]]:
-    """(row, title, title colour) of a suspicious image and of its nearest neighbours."""
+    """(row, title, title color) of a suspicious image and of its nearest neighbors."""
     given = int(result.labels[row])
     suggested = int(result.suggested[detector][row])
     title = f"#{row} filed: {label_name(names, given)}\nlooks: {label_name(names, suggested)}"
     cells = [(row, title, "red" if suggested != given else "black")]
-    for neighbour in result.neighbours.ids[row, :NEIGHBOURS_SHOWN]:
-        label = int(result.labels[neighbour])
-        colour = "green" if label == given else "black"
-        cells.append((int(neighbour), label_name(names, label), colour))
+    for neighbor in result.neighbors.ids[row, :NEIGHBORS_SHOWN]:
+        label = int(result.labels[neighbor])
+        color = "green" if label == given else "black"
+        cells.append((int(neighbor), label_name(names, label), color))
     return cells
 
 
@@ -95,26 +95,26 @@ def draw_top_suspicious(
     names: list[str],
 ) -> None:
     """One line per suspicious image: it (titled with the label it is filed under and the
-    one its neighbours suggest, red where they differ), then its nearest training
-    neighbours with their labels (green where they agree with the filed label: a line
+    one its neighbors suggest, red where they differ), then its nearest training
+    neighbors with their labels (green where they agree with the filed label: a line
     without green says "this one is filed in the wrong class")."""
     from PIL import Image
 
     from irnoise.report.figures import pyplot, save_figure
 
     plt = pyplot()
-    columns, lines = 1 + NEIGHBOURS_SHOWN, max(len(rows), 1)
+    columns, lines = 1 + NEIGHBORS_SHOWN, max(len(rows), 1)
     figure, axes = plt.subplots(
         lines, columns, figsize=(1.6 * columns, 1.8 * lines), squeeze=False, layout="constrained"
     )
-    figure.suptitle(f"Most suspicious training labels ({detector}) and their nearest neighbours")
+    figure.suptitle(f"Most suspicious training labels ({detector}) and their nearest neighbors")
     for line, row in zip(axes, rows, strict=False):
-        for axis, (shown, title, colour) in zip(
+        for axis, (shown, title, color) in zip(
             line, line_cells(result, detector, row, names), strict=False
         ):
             if shown in images:
                 axis.imshow(np.asarray(Image.open(io.BytesIO(images[shown])).convert("RGB")))
-            axis.set_title(title, fontsize=7, color=colour)
+            axis.set_title(title, fontsize=7, color=color)
     for axis in axes.flat:
         axis.axis("off")
     save_figure(figure, path)

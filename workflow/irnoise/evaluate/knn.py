@@ -1,15 +1,15 @@
-"""Exact k nearest neighbours by cosine similarity, through faiss IndexFlatIP.
+"""Exact k nearest neighbors by cosine similarity, through faiss IndexFlatIP.
 
 Embeddings are L2-normalized to float32 so that inner product is cosine similarity. The
 index lives on the GPU when faiss was built with GPU support and sees one, else on the CPU.
 
-Two rules make the neighbour lists a function of the scores alone, whatever order faiss
+Two rules make the neighbor lists a function of the scores alone, whatever order faiss
 returns tied scores in (it differs between its CPU code paths and the GPU):
 
-- ties are broken by gallery index, lowest first: a query's neighbours are the first k of
+- ties are broken by gallery index, lowest first: a query's neighbors are the first k of
   the gallery sorted by (score descending, index ascending);
 - leave-one-out excludes the query by its row index, never by its score: a duplicate of the
-  query scores as high as the query itself, and must stay a neighbour.
+  query scores as high as the query itself, and must stay a neighbor.
 
 faiss returns the top scores with ties in no fixed order, so each search fetches one item
 more than needed. If that extra item scores below the last needed one, every item tied with
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-# faiss's GPU k-selection handles at most this many neighbours per query.
+# faiss's GPU k-selection handles at most this many neighbors per query.
 GPU_MAX_K = 2048
 DEFAULT_BATCH_SIZE = 16384
-# Bounds a batch's result arrays (queries x neighbours, ~100 MB) when many neighbours are
+# Bounds a batch's result arrays (queries x neighbors, ~100 MB) when many neighbors are
 # asked for (MAP@R on a dataset with large classes).
 MAX_RESULTS_PER_BATCH = 1 << 23
 
@@ -38,7 +38,7 @@ MAX_RESULTS_PER_BATCH = 1 << 23
 class Neighbors:
     """The k nearest gallery items of the queries `start .. start + len(ids) - 1`.
 
-    `ids[i, j]` is the gallery index of query `start + i`'s (j+1)-th neighbour and
+    `ids[i, j]` is the gallery index of query `start + i`'s (j+1)-th neighbor and
     `scores[i, j]` its cosine similarity; where the gallery holds fewer than k candidates
     the row is padded with id -1 and score -inf.
     """
@@ -94,7 +94,7 @@ def iter_neighbors(
     batch_size: int = DEFAULT_BATCH_SIZE,
     index: FlatIndex | None = None,
 ) -> Iterator[Neighbors]:
-    """The k nearest neighbours of every query, one batch of queries at a time.
+    """The k nearest neighbors of every query, one batch of queries at a time.
 
     `queries` and `gallery` must already be `normalized`. Without a gallery, the queries
     are their own gallery and each query's own row is excluded (leave-one-out).
@@ -172,7 +172,7 @@ def _padded(scores: np.ndarray, ids: np.ndarray, width: int) -> tuple[np.ndarray
 def _without_self(
     scores: np.ndarray, ids: np.ndarray, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drop each query's own row from its k + 1 neighbours (or the last one if absent)."""
+    """Drop each query's own row from its k + 1 neighbors (or the last one if absent)."""
     drop = ids == rows[:, None]
     # Rows whose own item is not in the list: k + 1 items outrank it; keep the first k.
     drop[~drop.any(axis=1), -1] = True

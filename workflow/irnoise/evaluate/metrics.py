@@ -54,7 +54,7 @@ def retrieval_metrics(
 
     MAP@R is pytorch-metric-learning's mean_average_precision_at_r: with R the number of
     same-label items in the gallery (the query itself not counted), the mean over the
-    first R neighbours of precision@i at the ranks i that hold a same-label item.
+    first R neighbors of precision@i at the ranks i that hold a same-label item.
     """
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
@@ -231,13 +231,13 @@ def _relevant_counts(
 
 
 def _matches(ids: np.ndarray, gallery_labels: np.ndarray, query_labels: np.ndarray) -> np.ndarray:
-    """Whether each neighbour has its query's label (padding ids -1 never match)."""
+    """Whether each neighbor has its query's label (padding ids -1 never match)."""
     return (ids >= 0) & (gallery_labels[np.maximum(ids, 0)] == query_labels[:, None])
 
 
 def _hits(match: np.ndarray, scored: np.ndarray, ks: Sequence[int]) -> np.ndarray:
     """Per query (rows) and k (columns): a same-label item among its k nearest."""
-    # Rank of the first same-label neighbour (depth when there is none in the list).
+    # Rank of the first same-label neighbor (depth when there is none in the list).
     first = np.where(match.any(axis=1), match.argmax(axis=1), match.shape[1])
     return scored[:, None] & (first[:, None] < np.asarray(ks)[None, :])
 

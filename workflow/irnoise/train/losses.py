@@ -95,10 +95,10 @@ def class_logits(loss: nn.Module, embeddings: torch.Tensor) -> torch.Tensor:
     """Each embedding's similarity to each class, (N, num_classes), as the loss computes it.
 
     The large-margin family (ArcFace, CosFace, SubCenterArcFace, ...) gives its cosines
-    before margin and scale (`get_cosine`; a class with several centres scores its best).
+    before margin and scale (`get_cosine`; a class with several centers scores its best).
     Other class-weight losses give `get_logits` through their similarity: cosines for
     ProxyAnchor, cosines over the temperature for Normalized Softmax (multiplied back
-    here, so that every head gives cosines), SoftTriple's soft-max over its centres.
+    here, so that every head gives cosines), SoftTriple's soft-max over its centers.
     """
     from pytorch_metric_learning.losses import NormalizedSoftmaxLoss
 
@@ -121,7 +121,7 @@ class ClassPredictions:
     pytorch-metric-learning's classification losses compare the embeddings with their
     class weights through their `distance` module (a similarity for ArcFace, CosFace,
     Normalized Softmax, ProxyAnchor, ...); a forward hook keeps that matrix, whose argmax
-    is the classifier's when it has one column per class. Otherwise (several centres per
+    is the classifier's when it has one column per class. Otherwise (several centers per
     class, no hook) the predictions come from `class_logits`. Use as a context manager:
     the hook lives inside.
     """

@@ -43,8 +43,8 @@ def draw_background(background: Background, size: int) -> np.ndarray:
         across = coords[:, None] * cos - coords[None, :] * sin
         cells = np.floor(along * background.frequency) + np.floor(across * background.frequency)
         weight = 0.25 + 0.5 * (cells % 2)
-    a = np.asarray(background.colour_a, dtype=np.float32)
-    b = np.asarray(background.colour_b, dtype=np.float32)
+    a = np.asarray(background.color_a, dtype=np.float32)
+    b = np.asarray(background.color_b, dtype=np.float32)
     return a + weight[..., None].astype(np.float32) * (b - a)
 
 
@@ -90,20 +90,20 @@ def font(pixels: int) -> ImageFont.FreeTypeFont:
 
 
 def draw_element(draw: ImageDraw.ImageDraw, element: Element, view: float, offset: float) -> None:
-    colour = (*(int(min(255.0, max(0.0, c))) for c in element.colour), 255)
+    color = (*(int(min(255.0, max(0.0, c))) for c in element.color), 255)
     if element.kind == "glyph":
-        centre = (offset + element.x * view, offset + element.y * view)
+        center = (offset + element.x * view, offset + element.y * view)
         size = max(6, int(2.6 * element.size * view))
-        draw.text(centre, element.glyph, fill=colour, font=font(size), anchor="mm")
+        draw.text(center, element.glyph, fill=color, font=font(size), anchor="mm")
         return
     points = place(element, view, offset)
     width = max(1, int(element.width * view))
     if element.kind == "ring":
-        draw.line([*points, points[0]], fill=colour, width=width)
+        draw.line([*points, points[0]], fill=color, width=width)
     elif element.kind == "stroke":
-        draw.line(points[: len(points) // 2], fill=colour, width=width)
+        draw.line(points[: len(points) // 2], fill=color, width=width)
     else:
-        draw.polygon(points, fill=colour)
+        draw.polygon(points, fill=color)
 
 
 def draw_parts(elements: tuple[Element, ...], image_size: int) -> Image.Image:

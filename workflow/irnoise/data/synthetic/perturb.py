@@ -1,9 +1,9 @@
 """Per-sample random perturbations of a prototype: what makes images of one class differ.
 
 Four stages, each standing for a source of variation in real photos: the parts move,
-resize, recolour or vanish and unrelated clutter appears (pose, viewpoint, other
+resize, recolor or vanish and unrelated clutter appears (pose, viewpoint, other
 objects); the object is rotated, zoomed, sheared and shifted (framing); it is set on a
-backdrop of its own (scene); colours, contrast and sensor noise change and a patch may
+backdrop of its own (scene); colors, contrast and sensor noise change and a patch may
 be hidden (lighting, occlusion).
 Their strengths (`Strength`) set the difficulty; bench/calibrate_synth.py measures it.
 """
@@ -22,7 +22,7 @@ from irnoise.data.synthetic.prototypes import (
     Element,
     Prototype,
     random_background,
-    random_colour,
+    random_color,
     random_element,
 )
 
@@ -40,7 +40,7 @@ class Strength:
     move: float = 0.02  # part displacement, fraction of the view
     resize: float = 0.08  # part size factor spread
     turn: float = 8.0  # part rotation, degrees
-    recolour: float = 10.0  # part colour shift per channel, 0-255 scale
+    recolor: float = 10.0  # part color shift per channel, 0-255 scale
     drop: float = 0.03  # probability that a part (not the first) is missing
     clutter: int = 0  # most unrelated parts added
     rotate: float = 15.0  # whole-image rotation, degrees
@@ -61,10 +61,10 @@ NOISE_TABLE_SIZE = 1 << 20  # 4 MiB of float32; a 256-pixel RGB image takes 196,
 
 def perturb_element(element: Element, rng: np.random.Generator, strength: Strength) -> Element:
     move = rng.uniform(-strength.move, strength.move, size=2)
-    recolour = rng.uniform(-strength.recolour, strength.recolour, size=3)
+    recolor = rng.uniform(-strength.recolor, strength.recolor, size=3)
     return Element(
         kind=element.kind,
-        colour=tuple((np.asarray(element.colour) + recolour).tolist()),
+        color=tuple((np.asarray(element.color) + recolor).tolist()),
         x=element.x + move[0],
         y=element.y + move[1],
         size=element.size * (1 + rng.uniform(-strength.resize, strength.resize)),
@@ -78,7 +78,7 @@ def perturb_element(element: Element, rng: np.random.Generator, strength: Streng
 def perturb_parts(
     prototype: Prototype, rng: np.random.Generator, strength: Strength
 ) -> tuple[Element, ...]:
-    """The prototype's parts, moved and recoloured, some dropped, clutter added."""
+    """The prototype's parts, moved and recolored, some dropped, clutter added."""
     first, *rest = prototype.elements
     parts = [perturb_element(first, rng, strength)]
     # Every draw happens whether or not the part is kept, so one sample's random
@@ -102,16 +102,16 @@ def warp(
     zoom = 1 + rng.uniform(-strength.zoom, strength.zoom)
     shear = rng.uniform(-strength.shear, strength.shear)
     shift = rng.uniform(-strength.shift, strength.shift, size=2) * image_size * SUPERSAMPLE
-    # Output pixel (u, v) -> canvas pixel: rotation and shear about the centres, and
+    # Output pixel (u, v) -> canvas pixel: rotation and shear about the centers, and
     # SUPERSAMPLE canvas pixels per output pixel, so bilinear sampling lands between
     # 2 x 2 canvas pixels and averages them (antialiased edges at no extra cost).
     step = SUPERSAMPLE / zoom
     cos, sin = math.cos(theta) * step, math.sin(theta) * step
     a, b = cos, cos * shear - sin
     d, e = sin, sin * shear + cos
-    centre_in, centre_out = canvas.width / 2, image_size / 2
-    c = centre_in + shift[0] - (a + b) * centre_out
-    f = centre_in + shift[1] - (d + e) * centre_out
+    center_in, center_out = canvas.width / 2, image_size / 2
+    c = center_in + shift[0] - (a + b) * center_out
+    f = center_in + shift[1] - (d + e) * center_out
     return canvas.transform(
         (image_size, image_size),
         Image.Transform.AFFINE,
@@ -166,7 +166,7 @@ def occlude(pixels: np.ndarray, rng: np.random.Generator, strength: Strength) ->
     side = pixels.shape[0]
     height, width = (rng.uniform(*strength.occlusion_size, size=2) * side).astype(int) + 1
     top, left = rng.integers(0, side - height + 1), rng.integers(0, side - width + 1)
-    pixels[top : top + height, left : left + width] = random_colour(rng)
+    pixels[top : top + height, left : left + width] = random_color(rng)
 
 
 def sample_image(

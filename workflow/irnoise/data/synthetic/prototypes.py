@@ -1,14 +1,14 @@
-"""Per-class random prototypes: a few coloured shapes, strokes and glyphs.
+"""Per-class random prototypes: a few colored shapes, strokes and glyphs.
 
 A class of a synthetic dataset is one prototype; its images are random perturbations of
 it (`irnoise.data.synthetic.perturb`). A prototype is a parametric description rather than a
-picture so that a sample can move, resize and recolour each part on its own, which is
+picture so that a sample can move, resize and recolor each part on its own, which is
 what makes two photos of one product (or one face) differ in more than a global warp.
 The background is not part of it: every image gets its own (see `perturb`), so that a
 class is recognised by its object and not by a backdrop that pixels alone would match.
 
-Coordinates are fractions of the view (0..1, centre 0.5); sizes are radii as fractions
-of the view's side; colours are RGB on the 0-255 scale.
+Coordinates are fractions of the view (0..1, center 0.5); sizes are radii as fractions
+of the view's side; colors are RGB on the 0-255 scale.
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ PARTS = (3, 5)  # fewest and most parts of a prototype
 OBJECT_SIZE = (0.22, 0.32)  # the first part is large: the object's body
 PART_SIZE = (0.08, 0.2)
 
-Colour = tuple[float, float, float]
+Color = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
 class Element:
-    """One coloured part (of a prototype, or clutter added to a sample)."""
+    """One colored part (of a prototype, or clutter added to a sample)."""
 
     kind: str
-    colour: Colour
+    color: Color
     x: float
     y: float
     size: float
@@ -58,14 +58,14 @@ class Prototype:
 @dataclass(frozen=True)
 class Background:
     kind: str
-    colour_a: Colour
-    colour_b: Colour
+    color_a: Color
+    color_b: Color
     angle: float
     frequency: float
     phase: float
 
 
-def hsv_to_rgb(h: float, s: float, v: float) -> Colour:
+def hsv_to_rgb(h: float, s: float, v: float) -> Color:
     i = int(h * 6.0) % 6
     f = h * 6.0 - int(h * 6.0)
     p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
@@ -73,16 +73,16 @@ def hsv_to_rgb(h: float, s: float, v: float) -> Colour:
     return (r * 255.0, g * 255.0, b * 255.0)
 
 
-def random_colour(rng: np.random.Generator, saturation: tuple[float, float] = (0.3, 1.0)) -> Colour:
-    # Any hue with varied saturation and lightness: colour carries class identity, but
-    # classes are many more than distinguishable colours, so shape must matter too.
+def random_color(rng: np.random.Generator, saturation: tuple[float, float] = (0.3, 1.0)) -> Color:
+    # Any hue with varied saturation and lightness: color carries class identity, but
+    # classes are many more than distinguishable colors, so shape must matter too.
     return hsv_to_rgb(rng.random(), rng.uniform(*saturation), rng.uniform(0.25, 1.0))
 
 
 def random_element(rng: np.random.Generator, size: tuple[float, float]) -> Element:
     return Element(
         kind=KINDS[rng.integers(len(KINDS))],
-        colour=random_colour(rng),
+        color=random_color(rng),
         x=rng.uniform(0.25, 0.75),
         y=rng.uniform(0.25, 0.75),
         size=rng.uniform(*size),
@@ -102,11 +102,11 @@ def random_prototype(rng: np.random.Generator) -> Prototype:
 
 
 def random_background(rng: np.random.Generator) -> Background:
-    """A backdrop: plain, a gradient, stripes or a checkerboard, in muted colours."""
+    """A backdrop: plain, a gradient, stripes or a checkerboard, in muted colors."""
     return Background(
         kind=BACKGROUNDS[rng.integers(len(BACKGROUNDS))],
-        colour_a=random_colour(rng, (0.0, 0.6)),
-        colour_b=random_colour(rng, (0.0, 0.6)),
+        color_a=random_color(rng, (0.0, 0.6)),
+        color_b=random_color(rng, (0.0, 0.6)),
         angle=rng.uniform(0.0, math.pi),
         frequency=rng.uniform(1.5, 5.0),
         phase=rng.uniform(0.0, 2 * math.pi),

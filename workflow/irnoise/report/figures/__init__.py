@@ -3,7 +3,7 @@
 A figure module defines `add_arguments(parser)` and `draw(args)` and imports only the
 standard library at module level (matplotlib and pandas inside `draw`), so that
 `irnoise figure` starts fast and one broken figure cannot break the others. This module
-holds what they share: the Agg backend, sizes and colours, and an atomic `save_figure`.
+holds what they share: the Agg backend, sizes and colors, and an atomic `save_figure`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ STYLE = {
     "errorbar.capsize": 3,
     "lines.markersize": 5,
 }
-# Fixed colours per scheme so that the figures agree with one another.
+# Fixed colors per scheme so that the figures agree with one another.
 SCHEME_COLORS = {UNIFORM: "#d62728", SMALL: "#1f77b4", LARGE: "#2ca02c", CLEAN_SCHEME: "black"}
 TASK_COLORS = {RETRIEVAL: "#1f77b4", VERIFICATION: "#9467bd", CLASSIFICATION: "#d62728"}
 SCHEME_MARKERS = {UNIFORM: "o", SMALL: "s", LARGE: "^", CLEAN_SCHEME: "D"}

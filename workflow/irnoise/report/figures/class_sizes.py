@@ -1,7 +1,7 @@
 """Figure 1: class-size distributions, with the classes large and small noise hit.
 
 One panel per dataset: its classes sorted by size, largest first, on an x axis in
-percent of classes, so that the width of a coloured band reads as the share of classes
+percent of classes, so that the width of a colored band reads as the share of classes
 a scheme shuffles at the figure's level (Table 2's "selected" classes; a selected class
 is almost always corrupted). Datasets are the train splits of shard directories
 (--shards-dirs) and the embedded histograms of real datasets (--references).
@@ -84,7 +84,7 @@ def _datasets(args: argparse.Namespace) -> list[tuple[str, Any]]:
 def display_order(sizes: Any, large: Any, small: Any) -> Any:
     """Class positions sorted by size, largest first. Among equal sizes: classes only large
     noise hits, then classes both schemes hit, then the rest, then classes only small noise
-    hits, so that each colour forms a band (equal sizes make the placement faithful)."""
+    hits, so that each color forms a band (equal sizes make the placement faithful)."""
     import numpy as np
 
     group = np.select([large & ~small, large & small, small], [-2, -1, 1], default=0)
@@ -117,7 +117,7 @@ def _draw_panel(axis: Any, name: str, labels: Any, level: float, seed: int) -> N
         axis.stairs(band, edges, baseline=bottom, fill=True, color=color, label=label)
         _mark_thin_band(axis, edges, mask, color)
     if (large & small).any():
-        # Hit by both (possible at high levels): large's colour, hatched in small's.
+        # Hit by both (possible at high levels): large's color, hatched in small's.
         both = np.where(large & small, sizes, bottom)
         axis.stairs(
             both, edges, baseline=bottom, fill=True, color=SCHEME_COLORS[LARGE],

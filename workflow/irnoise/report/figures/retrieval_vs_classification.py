@@ -63,7 +63,7 @@ def uniform_drops(
 
 
 def line_styles(drops: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
-    """A colour per experiment (shade of its task's colormap) and a dash per metric."""
+    """A color per experiment (shade of its task's colormap) and a dash per metric."""
     import matplotlib
 
     from irnoise.report.table1 import row_order

@@ -1,15 +1,15 @@
 """kNN sample rejection in the style of N2D2 (ggalan87/noise-robust-learning).
 
 N2D2's `KNNPairRejection` with its `HighScoreInPositiveClassCriterion` (k_neighbors 200,
-threshold 0.5 in its configs): for each sample, the labels of its k nearest neighbours in a
+threshold 0.5 in its configs): for each sample, the labels of its k nearest neighbors in a
 memory bank of embeddings give a share per label; the shares are scaled so that the most
 frequent label has 1, and a sample is dropped when its own label's scaled share is below
 the threshold, i.e. when some other label is at least twice as common around it.
 
 The memory bank holds the latest embedding of every train row seen so far (a whole-dataset
-feature bank, refreshed as batches pass); neighbours come from faiss (inner product on
+feature bank, refreshed as batches pass); neighbors come from faiss (inner product on
 L2-normalised embeddings), excluding the sample's own row. During `warmup_epochs` the bank
-fills and everything is kept; a sample without neighbours yet is kept.
+fills and everything is kept; a sample without neighbors yet is kept.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from torch import nn
 from irnoise.train.methods import SampleFilter
 
 
-def neighbour_label_shares(
-    neighbour_labels: np.ndarray, valid: np.ndarray, own: np.ndarray
+def neighbor_label_shares(
+    neighbor_labels: np.ndarray, valid: np.ndarray, own: np.ndarray
 ) -> np.ndarray:
-    """Own label's share among valid neighbours, scaled so the top label's share is 1.
+    """Own label's share among valid neighbors, scaled so the top label's share is 1.
 
-    `neighbour_labels` (B, k) and `valid` (B, k) per sample; NaN where no neighbour is valid.
+    `neighbor_labels` (B, k) and `valid` (B, k) per sample; NaN where no neighbor is valid.
     """
     shares = np.full(len(own), np.nan)
     for i in range(len(own)):
-        labels = neighbour_labels[i][valid[i]]
+        labels = neighbor_labels[i][valid[i]]
         if len(labels) == 0:
             continue
         _, counts = np.unique(labels, return_counts=True)
@@ -60,12 +60,12 @@ class KnnFilter(SampleFilter):
             return np.full(len(labels), np.nan)
         k = min(self.neighbors + 1, len(filled))  # +1: the sample's own row may be there
         _, found = faiss.knn(embeddings, self.bank[filled], k, metric=faiss.METRIC_INNER_PRODUCT)
-        neighbour_rows = np.where(found >= 0, filled[np.maximum(found, 0)], -1)
-        valid = (found >= 0) & (neighbour_rows != rows[:, None])
-        # Keep at most `neighbors` valid neighbours per sample (drop the surplus last one).
+        neighbor_rows = np.where(found >= 0, filled[np.maximum(found, 0)], -1)
+        valid = (found >= 0) & (neighbor_rows != rows[:, None])
+        # Keep at most `neighbors` valid neighbors per sample (drop the surplus last one).
         valid &= np.cumsum(valid, axis=1) <= self.neighbors
-        neighbour_labels = self.bank_labels[np.maximum(neighbour_rows, 0)]
-        return neighbour_label_shares(neighbour_labels, valid, labels)
+        neighbor_labels = self.bank_labels[np.maximum(neighbor_rows, 0)]
+        return neighbor_label_shares(neighbor_labels, valid, labels)
 
     def keep(self, embeddings, labels, rows, epoch):
         device = labels.device
@@ -75,7 +75,7 @@ class KnnFilter(SampleFilter):
             keep = np.ones(len(own), dtype=bool)
         else:
             shares = self.scaled_shares(features, own, row_ids)
-            keep = ~(shares < self.threshold)  # NaN (no neighbours) keeps
+            keep = ~(shares < self.threshold)  # NaN (no neighbors) keeps
         self.bank[row_ids] = features
         self.bank_labels[row_ids] = own
         return torch.from_numpy(keep).to(device)

@@ -8,13 +8,13 @@ loss instead of inside a contrastive loss:
 - A memory of recent (kept) embeddings and labels: pytorch-metric-learning's
   `CrossBatchMemory` queue, used only for its storage (its loss wrapper computes a loss on
   the memory, which ArcFace does not take).
-- Class centres: the mean memory embedding of a class, refreshed for the classes enqueued
-  by the previous batch; classes never enqueued have a zero centre.
+- Class centers: the mean memory embedding of a class, refreshed for the classes enqueued
+  by the previous batch; classes never enqueued have a zero center.
 - Score of sample i with label y: exp(f_i . c_y) / sum_k exp(f_i . c_k) over all classes
-  (zero centres included, as in the reference); 1 for a class without a centre yet.
+  (zero centers included, as in the reference); 1 for a class without a center yet.
 - Per batch, the floor(noise_rate x B) lowest scores are "to remove"; the highest of them
   joins a sliding window of the last `window` thresholds (unless it is exactly 1, i.e. a
-  class without centre), and samples scoring at or below the window's mean are dropped.
+  class without center), and samples scoring at or below the window's mean are dropped.
   If that would drop the whole batch, only the "to remove" ones are dropped and the
   window restarts from the last threshold.
 - Warm-up: the reference counts iterations; here whole epochs (`warmup_epochs`), during
@@ -45,8 +45,8 @@ class PrismFilter(SampleFilter):
         super().__init__(rows)
         self.noise_rate, self.window_size, self.warmup_epochs = noise_rate, window, warmup_epochs
         self.memory = CrossBatchMemory(ContrastiveLoss(), embedding_size, memory_size)
-        self.centres = torch.zeros(num_classes, embedding_size)
-        self.has_centre = torch.zeros(num_classes, dtype=torch.bool)
+        self.centers = torch.zeros(num_classes, embedding_size)
+        self.has_center = torch.zeros(num_classes, dtype=torch.bool)
         self.last_classes = torch.zeros(0, dtype=torch.long)
         self.window: list[float] = []
 
@@ -56,18 +56,18 @@ class PrismFilter(SampleFilter):
             return memory.embedding_memory, memory.label_memory
         return memory.embedding_memory[: memory.queue_idx], memory.label_memory[: memory.queue_idx]
 
-    def update_centres(self) -> None:
-        """Centres of the classes the previous batch enqueued: their mean memory embedding."""
+    def update_centers(self) -> None:
+        """Centers of the classes the previous batch enqueued: their mean memory embedding."""
         embeddings, labels = self.memory_contents()
         for label in torch.unique(self.last_classes).tolist():
-            self.centres[label] = embeddings[labels == label].mean(dim=0)
-            self.has_centre[label] = True
+            self.centers[label] = embeddings[labels == label].mean(dim=0)
+            self.has_center[label] = True
 
     def scores(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """exp(f.c_y) / sum_k exp(f.c_k); 1 where class y has no centre yet."""
-        probabilities = torch.softmax(embeddings @ self.centres.t(), dim=1)
+        """exp(f.c_y) / sum_k exp(f.c_k); 1 where class y has no center yet."""
+        probabilities = torch.softmax(embeddings @ self.centers.t(), dim=1)
         own = probabilities.gather(1, labels.view(-1, 1)).view(-1)
-        return torch.where(self.has_centre[labels], own, torch.ones_like(own))
+        return torch.where(self.has_center[labels], own, torch.ones_like(own))
 
     def select(self, scores: torch.Tensor) -> torch.Tensor:
         """The keep-mask of one batch's scores, updating the threshold window."""
@@ -77,7 +77,7 @@ class PrismFilter(SampleFilter):
             return keep
         to_remove = torch.argsort(scores, stable=True)[:removed]
         threshold = scores[to_remove[-1]].item()
-        if threshold == threshold and threshold != 1.0:  # not NaN, not a centre-less class
+        if threshold == threshold and threshold != 1.0:  # not NaN, not a center-less class
             self.window = [*self.window, threshold][-self.window_size :]
         if not self.window:
             keep[to_remove] = False
@@ -95,7 +95,7 @@ class PrismFilter(SampleFilter):
         if epoch <= self.warmup_epochs:
             keep = torch.ones(len(labels), dtype=torch.bool)
         else:
-            self.update_centres()
+            self.update_centers()
             keep = self.select(self.scores(embeddings, labels))
         self.memory.add_to_memory(embeddings[keep], labels[keep], int(keep.sum()))
         self.last_classes = labels[keep]

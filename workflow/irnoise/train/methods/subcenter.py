@@ -23,17 +23,17 @@ from torch import nn
 def outlier_mask(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
-    sub_centre_weights: torch.Tensor,
+    sub_center_weights: torch.Tensor,
     sub_centers: int,
     threshold_degrees: float,
 ) -> torch.Tensor:
-    """True for each outlier row; `sub_centre_weights` is PML's W (embedding, classes x k)."""
+    """True for each outlier row; `sub_center_weights` is PML's W (embedding, classes x k)."""
     embeddings = nn.functional.normalize(embeddings.float(), dim=1)
-    centres = nn.functional.normalize(sub_centre_weights.float().t(), dim=1)
-    num_classes = centres.shape[0] // sub_centers
-    centres = centres.view(num_classes, sub_centers, -1)
+    centers = nn.functional.normalize(sub_center_weights.float().t(), dim=1)
+    num_classes = centers.shape[0] // sub_centers
+    centers = centers.view(num_classes, sub_centers, -1)
     # Cosine of each sample to its own class's sub-centers, (N, k).
-    cosines = torch.einsum("nd,nkd->nk", embeddings, centres[labels])
+    cosines = torch.einsum("nd,nkd->nk", embeddings, centers[labels])
     nearest = cosines.argmax(dim=1)
     votes = torch.zeros(num_classes, sub_centers, dtype=torch.long)
     votes.index_put_((labels.cpu(), nearest.cpu()), torch.ones_like(labels.cpu()), accumulate=True)
