@@ -14,8 +14,17 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 WORKFLOW_FILES = ("Snakefile", "config.yaml", "presets", "workflow", "profiles", "envs")
 
 
+# Set by conftest for each test: "0" in a test not marked workflow (the fast subset).
+WORKFLOW_ALLOWED = "IRNOISE_TEST_RUNS_SNAKEMAKE"
+
+
 def snakemake_command(*args: str) -> list[str]:
     """Snakemake from the interpreter running the tests, so `irnoise` is on its PATH."""
+    if os.environ.get(WORKFLOW_ALLOWED) == "0":
+        raise AssertionError(
+            "this test runs Snakemake: mark it @pytest.mark.workflow (the fast subset, "
+            '-m "not workflow", runs no Snakemake)'
+        )
     return [sys.executable, "-m", "snakemake", *args]
 
 

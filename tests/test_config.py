@@ -40,22 +40,26 @@ def dry_run_with(tmp_path: Path, edit) -> str:
     return result.stdout + result.stderr
 
 
+@pytest.mark.workflow
 def test_noise_level_out_of_range_names_the_key(tmp_path: Path) -> None:
     output = dry_run_with(tmp_path, lambda c: c["noise"].update(levels=[1.5]))
     assert "levels" in output and "1.5" in output
 
 
+@pytest.mark.workflow
 def test_unknown_backbone_names_the_key_and_choices(tmp_path: Path) -> None:
     output = dry_run_with(tmp_path, lambda c: c["experiments"]["sop"].update(backbone="vgg"))
     assert "backbone" in output and "resnet50" in output
 
 
+@pytest.mark.workflow
 def test_misspelled_key_is_refused_in_a_few_lines(tmp_path: Path) -> None:
     output = dry_run_with(tmp_path, lambda c: c["experiments"]["sop"].update(epoch=3))
     assert "experiments.sop: unknown key 'epoch': did you mean 'epochs'?" in output
     assert len(output.splitlines()) < 10, output  # not the whole schema
 
 
+@pytest.mark.workflow
 def test_loss_parameter_of_another_loss_stops_the_dry_run(tmp_path: Path) -> None:
     def edit(config: dict) -> None:
         config["experiments"]["sop"].update(loss="TripletMarginLoss", loss_params={"scale": 3})
@@ -64,6 +68,7 @@ def test_loss_parameter_of_another_loss_stops_the_dry_run(tmp_path: Path) -> Non
     assert "experiments.sop.loss_params: TripletMarginLoss takes no argument 'scale'" in output
 
 
+@pytest.mark.workflow
 def test_yaml_syntax_error_of_the_default_config_names_file_line_and_column(
     tmp_path: Path,
 ) -> None:
@@ -76,16 +81,19 @@ def test_yaml_syntax_error_of_the_default_config_names_file_line_and_column(
     assert f"config.yaml:{line}:1: YAML syntax error: expected ',' or ']'" in result.stderr
 
 
+@pytest.mark.workflow
 def test_experiment_naming_unknown_dataset(tmp_path: Path) -> None:
     output = dry_run_with(tmp_path, lambda c: c["experiments"]["sop"].update(eval="nope"))
     assert "experiments.sop.eval" in output and "'nope'" in output
 
 
+@pytest.mark.workflow
 def test_synthetic_dataset_needs_generator_settings(tmp_path: Path) -> None:
     output = dry_run_with(tmp_path, lambda c: c["datasets"]["synth_sop"].pop("synthetic"))
     assert "synthetic" in output and "required" in output
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("preset", ["config.yaml", "presets/smoke.yaml"])
 def test_presets_dry_run(tmp_path: Path, preset: str) -> None:
     workdir = copy_workflow(tmp_path / "wf")

@@ -101,6 +101,7 @@ def test_an_unknown_detector_is_named(user_run, capsys):
     assert "detector cleanlab did not run on this model and dataset" in capsys.readouterr().err
 
 
+@pytest.mark.workflow
 def test_a_dataset_without_a_trained_model_is_named(tmp_path):
     workdir = copy_workflow(tmp_path)
     misfiled_folder(workdir / "data/raw/mine")

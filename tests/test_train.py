@@ -323,9 +323,9 @@ def test_optimizer_trains_network_and_loss_each_with_its_lr():
 
 
 def test_loader_workers_come_from_threads_unless_configured():
-    assert loader_workers(Training(workers=None), threads=3) == 2
-    assert loader_workers(Training(), threads=1) == 0
-    assert loader_workers(Training(workers=0), threads=8) == 0
+    assert loader_workers(Training.from_mapping({"workers": None}), threads=3) == 2
+    assert loader_workers(Training.from_mapping({}), threads=1) == 0
+    assert loader_workers(Training.from_mapping({"workers": 0}), threads=8) == 0
 
 
 def test_short_training_run_lowers_the_loss(four_epochs):
@@ -454,8 +454,8 @@ def test_command_errors_are_reported_not_raised(shards, tmp_path, capsys):
 
 
 def test_command_runs_in_process_without_cuda():
-    assert train_command.torchrun_processes(Training(gpus=0)) == 0
-    assert train_command.torchrun_processes(Training(gpus=1)) == 0
+    assert train_command.torchrun_processes(Training.from_mapping({"gpus": 0})) == 0
+    assert train_command.torchrun_processes(Training.from_mapping({"gpus": 1})) == 0
     args = argparse.Namespace(
         shards=Path("s"),
         labels=None,
