@@ -13,18 +13,23 @@ from snakemake.utils import min_version
 min_version("8.20")
 
 
-from irnoise.config import read_yaml
+from irnoise.config_sources import run_config
 from irnoise.errors import UserError
 
-# A preset given with --configfile replaces the default config as a whole, rather
-# than being merged into it key by key. Read by irnoise rather than `configfile:`, so
-# that a YAML error names the file, line and column (Snakemake parses --configfile
-# files itself, before this file runs, and names neither).
-if not workflow.config_settings.configfiles:
-    try:
-        config.update(read_yaml("config.yaml"))
-    except UserError as error:
-        sys.exit(f"irnoise: config error: {error}")
+# A preset given with --configfile replaces the default config as a whole, rather than
+# being merged into it key by key; --config overrides keys on top of whichever is used.
+# The default file is read by irnoise rather than `configfile:`, so that a YAML error
+# names the file, line and column (Snakemake parses --configfile files itself, before
+# this file runs, and names neither). docs/configuration.md, "Overrides".
+try:
+    settings = workflow.config_settings
+    merged_config = run_config(
+        config, settings.configfiles, settings.config, default="config.yaml"
+    )
+except UserError as error:
+    sys.exit(f"irnoise: config error: {error}")
+config.clear()
+config.update(merged_config)
 
 
 report: "workflow/report/workflow.rst"

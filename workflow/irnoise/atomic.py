@@ -1,6 +1,9 @@
 """Atomic outputs: write to a temporary sibling, then rename over the target.
 
-A killed job therefore never leaves a half-written file that looks complete.
+A killed job therefore never leaves a half-written file that looks complete; and within
+`sigterm_exits()` (every `irnoise` command) SIGTERM raises SystemExit, so that the
+`finally` blocks below remove the temporary file or folder too, whether Snakemake, a
+cluster's scheduler or irnoise.jobs' watcher sent it. SIGKILL leaves it behind.
 """
 
 from __future__ import annotations
@@ -9,10 +12,34 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+# The exit status of a process ended by SIGTERM, as a shell reports it.
+SIGTERM_STATUS = 128 + signal.SIGTERM
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # A second SIGTERM ends the process at once, cleanup or not.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise SystemExit(SIGTERM_STATUS)
+
+
+@contextlib.contextmanager
+def sigterm_exits() -> Iterator[None]:
+    """SIGTERM raises SystemExit while inside, so temporary files are removed on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set a handler (and it receives the signal)
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def current_umask() -> int:

@@ -4,6 +4,9 @@ Each subcommand lives in `irnoise.commands.<name>` and defines `add_arguments(pa
 and `run(args)`. Command modules import only the standard library at module level
 and import heavy dependencies (numpy, torch, faiss) inside `run`, so that starting
 one command never pays for another's imports (`irnoise noise` must not import torch).
+
+Every command removes its temporary files when ended by SIGTERM, and the long ones
+(`LONG_COMMANDS`) end when the Snakemake that started them dies (irnoise.jobs).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ COMMANDS = {
     "table4": "Table 4 (which label noise the detectors find; not in the study)",
     "figure": "draw one of the study's figures",
 }
+# Jobs that run for minutes to hours: an orphan of a killed Snakemake would hold a core,
+# a GPU or a lock for that long.
+LONG_COMMANDS = ("shard", "train", "evaluate", "detect", "subcenter")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,11 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from irnoise.atomic import sigterm_exits
     from irnoise.errors import UserError
 
     args = build_parser().parse_args(argv)
+    if args.command in LONG_COMMANDS:
+        from irnoise import jobs
+
+        jobs.end_with_snakemake()
     try:
-        args.run(args)
+        with sigterm_exits():
+            args.run(args)
     except UserError as error:
         print(f"irnoise {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -10,8 +10,9 @@ runs a job's shell command as `bash -c` from a worker thread, so the job's paren
 and Linux's parent-death signal (PR_SET_PDEATHSIG) would watch bash, or fire when the worker
 thread ends: instead a daemon thread polls the nearest ancestor whose command line names
 snakemake (found with psutil, identified by pid and start time, so a reused pid does not
-count) and ends this process with SIGTERM once it is gone. DataLoader workers follow their
-parent.
+count) and ends this process with SIGTERM once it is gone (SIGKILL if it is still there
+`GRACE_SECONDS` later, e.g. inside a long C call). DataLoader workers follow their parent.
+The SIGTERM that ends it removes its temporary files (irnoise.atomic.sigterm_exits).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from irnoise.errors import UserError
 
 LOCK_NAME = ".train.lock"
 POLL_SECONDS = 1.0
+GRACE_SECONDS = 30.0
 # A zombie has ended: only its parent has not collected its exit status yet.
 GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 # Open lock files, kept so that their locks last as long as the process.
@@ -98,6 +100,8 @@ def end_with_snakemake(pid: int | None = None, poll_seconds: float = POLL_SECOND
         while start_time(pid) == started:
             threading.Event().wait(poll_seconds)
         os.kill(os.getpid(), signal.SIGTERM)
+        threading.Event().wait(GRACE_SECONDS)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="end-with-snakemake", daemon=True).start()
     return pid

@@ -98,7 +98,6 @@ def run(args: argparse.Namespace) -> None:
     from irnoise.config import Training
 
     config = Training.from_mapping(json_object(args.config, "--config"))
-    jobs.end_with_snakemake()
     if "LOCAL_RANK" not in os.environ:  # torchrun's ranks: the launching process holds it
         jobs.lock_run(args.out_dir)
     if processes := torchrun_processes(config):

@@ -115,7 +115,8 @@ def worker_pool(threads: int) -> Iterator[Executor | None]:
         return
     pool = ProcessPoolExecutor(max_workers=threads)
     # Start the workers now, while this process has a single thread (progress bars add a
-    # monitor thread, and forking a multi-threaded process can copy a held lock).
+    # monitor thread, and forking a multi-threaded process can copy a held lock; the
+    # Snakemake watcher of irnoise.jobs holds none but its own).
     pool.submit(int).result()
     try:
         yield pool
