@@ -78,6 +78,7 @@ def test_point_values_match_numpy(table3_inputs):
 def test_seed_intervals_match_scipy_bootstrap(table3_inputs):
     """Without per-query arrays: the paired bootstrap over seeds."""
     from scipy.stats import bootstrap
+    from scipy.stats import t as t_dist
 
     table = build_table3(*table3_inputs, (), RESAMPLES, CONFIDENCE)
     prism = table[table["method"] == "prism"].iloc[0]
@@ -87,20 +88,25 @@ def test_seed_intervals_match_scipy_bootstrap(table3_inputs):
         gap = clean.mean(axis=axis) - none.mean(axis=axis)
         return (mine.mean(axis=axis) - none.mean(axis=axis)) / gap
 
-    reference = bootstrap(
-        tuple(columns.T), share, paired=True, vectorized=True, method="percentile",
-        n_resamples=20000, random_state=1,
-    ).confidence_interval  # fmt: skip
-    assert prism["recovered_low"] == pytest.approx(100 * reference.low, abs=2)
-    assert prism["recovered_high"] == pytest.approx(100 * reference.high, abs=2)
-    drop = bootstrap((columns[:, 0] - columns[:, 1],), np.mean, method="percentile",
-                     n_resamples=20000, random_state=1).confidence_interval  # fmt: skip
-    assert prism["drop_low"] == pytest.approx(100 * drop.low, abs=0.3)
-    assert prism["drop_high"] == pytest.approx(100 * drop.high, abs=0.3)
-    r1 = bootstrap((columns[:, 2],), np.mean, method="percentile", n_resamples=20000,
-                   random_state=1).confidence_interval  # fmt: skip
-    assert prism["r1_low"] == pytest.approx(100 * r1.low, abs=0.3)
-    assert prism["r1_high"] == pytest.approx(100 * r1.high, abs=0.3)
+    # The seed-level t interval: estimate +- t(S - 1) x bootstrap SE x sqrt(S / (S - 1)).
+    factor = t_dist.ppf(0.975, len(SEEDS) - 1) * np.sqrt(len(SEEDS) / (len(SEEDS) - 1))
+
+    def t_bounds(data, statistic, **options):
+        result = bootstrap(data, statistic, method="percentile", n_resamples=20000,
+                           random_state=1, **options)  # fmt: skip
+        estimate = statistic(*(np.asarray(d)[None, :] for d in data), axis=-1)[0]
+        half = factor * result.standard_error
+        return estimate - half, estimate + half
+
+    low, high = t_bounds(tuple(columns.T), share, paired=True, vectorized=True)
+    assert prism["recovered_low"] == pytest.approx(100 * low, abs=2)
+    assert prism["recovered_high"] == pytest.approx(100 * high, abs=2)
+    low, high = t_bounds((columns[:, 0] - columns[:, 1],), np.mean)
+    assert prism["drop_low"] == pytest.approx(100 * low, abs=0.3)
+    assert prism["drop_high"] == pytest.approx(100 * high, abs=0.3)
+    low, high = t_bounds((columns[:, 2],), np.mean)
+    assert prism["r1_low"] == pytest.approx(100 * low, abs=0.3)
+    assert prism["r1_high"] == pytest.approx(100 * high, abs=0.3)
 
 
 @settings(max_examples=30, deadline=None)

@@ -18,6 +18,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from irnoise.commands import collect as collect_command
 from irnoise.commands import table1 as table1_command
@@ -148,7 +149,8 @@ def test_table1_markdown_shows_mean_std_and_drops(table: Path) -> None:
     drop = f"{float(first['drop@0.4']):.1f}% [{float(first['drop@0.4_low']):.1f}, "
     assert clean in lines[2] and drop in lines[2]
     assert "3 seeds" in markdown
-    assert "95% intervals: percentile bootstrap (300 resamples) over the seeds" in markdown
+    assert "95% intervals: seed-level t intervals" in markdown
+    assert "paired two-stage bootstrap (300 resamples) over the seeds" in markdown
 
 
 def test_table1_with_one_seed_has_no_std(tmp_path: Path) -> None:
@@ -193,7 +195,13 @@ def naive_drop_interval(clean: list[Path], noisy: list[Path], resamples: int, se
             clean_sum += clean_hits[kept].mean()
             noisy_sum += noisy_hits[kept].mean()  # the same queries: paired
         drops.append((clean_sum - noisy_sum) / clean_sum)
-    return np.percentile(drops, [2.5, 97.5])
+    # The seed-level t interval around the full-data drop (irnoise.report.bootstrap).
+    full_clean = np.mean([c[v].mean() for c, _, v in runs])
+    full_noisy = np.mean([n[v].mean() for _, n, v in runs])
+    estimate = (full_clean - full_noisy) / full_clean
+    seeds = len(runs)
+    half = stats.t.ppf(0.975, seeds - 1) * np.std(drops, ddof=1) * np.sqrt(seeds / (seeds - 1))
+    return np.array([estimate - half, estimate + half])
 
 
 def test_table1_intervals_agree_with_a_naive_loop_bootstrap(tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         default=[],
         metavar="STATS_JSON",
-        help="label stats data/labels/<dataset>/<scheme>/<level>/seed<seed>.json (for C3)",
+        help="label stats data/labels/<dataset>/<scheme>/<level>/seed<seed>.json (C3, C4's "
+        "regime, the achieved noise)",
     )
     add_bootstrap_arguments(parser)
     parser.add_argument(
@@ -55,19 +56,22 @@ def run(args: argparse.Namespace) -> None:
     grid = grid_resamples(
         frame, args.per_query, set(HEADLINE.values()), args.resamples, args.confidence
     )
-    corrupted = corrupted_pct(load_stats(args.stats))
-    findings = build_findings(build_study(frame, grid, corrupted))
+    records = load_stats(args.stats)
+    corrupted = mean_by_cell(records, "corrupted_pct")
+    achieved = mean_by_cell(records, "noise_rate_pct")
+    findings = build_findings(build_study(frame, grid, corrupted, achieved))
     write_text(args.out, findings_frame(findings).to_csv(index=False))
     md_path = args.md or Path(args.out).with_suffix(".md")
     write_text(md_path, findings_markdown(findings, grid.seeds, args.resamples))
 
 
-def corrupted_pct(records) -> dict[tuple[str, str, float], float]:
-    """Mean % of corrupted classes over seeds per (train dataset, scheme, level)."""
+def mean_by_cell(records, field: str) -> dict[tuple[str, str, float], float]:
+    """Mean over seeds of a label stats figure (`corrupted_pct`: % of corrupted classes;
+    `noise_rate_pct`: % of labels actually changed) per (train dataset, scheme, level)."""
     import statistics
     from collections import defaultdict
 
     values = defaultdict(list)
     for record in records:
-        values[(record.dataset, record.scheme, record.level)].append(record.corrupted_pct)
+        values[(record.dataset, record.scheme, record.level)].append(getattr(record, field))
     return {key: statistics.mean(v) for key, v in values.items()}

@@ -7,9 +7,23 @@ that was evaluated on the same test set (same `test_set` key) is scored on the s
 indices, so a clean and a noisy run are compared on the same queries. A run's resampled
 metric is the mean, over the S drawn seeds, of its metric on that seed's drawn queries; a
 statistic then combines the runs' metrics (a relative drop, a difference of drops, a rank
-correlation...). The interval is the percentile interval of the statistic over the
-resamples, at the level asked for (the config's statistics.confidence); the estimate is
-the statistic on the full data (every query, the mean over the seeds).
+correlation...). The estimate is the statistic on the full data (every query, the mean
+over the seeds). The interval is a **seed-level t interval**: estimate +- t(S - 1) x SE,
+where SE is the standard deviation of the statistic over the two-stage resamples scaled
+by sqrt(S / (S - 1)) (the bootstrap's variance of a mean of S draws is the plug-in one,
+biased by (S - 1) / S), and t(S - 1) the Student quantile at the level asked for (the
+config's statistics.confidence). The resamples carry both sources of variance (the
+seed-to-seed spread and the query noise within a seed); the t quantile accounts for
+estimating that spread from S seeds, which a percentile interval cannot (its seed part is
+[min, max] of S values: it covers 74% at 3 seeds). With one seed there is no interval.
+docs/statistics.md gives the simulated coverage.
+
+Seed draws: runs of one `group` (one experiment: its seeds are the same trainings) share
+their seed draws; runs of different groups are drawn independently (their seeds are
+unrelated trainings, and pairing them by seed number would narrow the interval).
+Pairs (`PairTpr`) are drawn stratified by same/different identity, so the number of
+negatives, and with it the number of false positives the threshold allows, is the same
+in every resample.
 
 Two kinds of per-query samples (`PerQuery`):
 
@@ -27,13 +41,13 @@ drawn), so every metric of every resample is a weighted sum: vectorized with num
 so Table 1, the findings and the figures report the same interval for the same drop.
 
 `seed_bootstrap` is the seeds-only variant, for runs that give one scalar per seed
-(a detector's AUROC per seed).
+(a detector's AUROC per seed), with the same t interval.
 
 A statistic receives a mapping run name -> 1-D array of that run's metric, one entry per
 resample (the estimate is computed with arrays of length 1), and returns an array of the
 same length; write it with numpy operations (`1 - m["noisy"] / m["clean"]`). A resample
 whose statistic is NaN (a metric undefined on the drawn queries) is left out of the
-percentiles; `Interval.resamples` counts the ones kept.
+standard error; `Interval.resamples` counts the ones kept.
 """
 
 from __future__ import annotations
@@ -53,7 +67,7 @@ CHUNK = 256  # resamples scored at once: bounds the count matrices' memory
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate and its percentile bootstrap interval (NaN when undefined)."""
+    """A point estimate and its seed-level t interval (NaN when undefined)."""
 
     estimate: float
     low: float
@@ -78,6 +92,9 @@ class PerQuery(Protocol):
     test_set: str
 
     def __len__(self) -> int: ...
+
+    def strata(self) -> np.ndarray | None:
+        """Stratum of each query for the draws (None: one stratum)."""
 
     def value(self) -> float:
         """The metric on every query, each once."""
@@ -105,6 +122,9 @@ class QueryMean:
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def strata(self) -> None:
+        return None
 
     def value(self) -> float:
         return float(_ratio(self.values.sum(), self.valid.sum()))
@@ -136,6 +156,10 @@ class PairTpr:
 
     def __len__(self) -> int:
         return len(self.scores)
+
+    def strata(self) -> np.ndarray:
+        # Same/different drawn apart: the allowed false-positive count never flips.
+        return self.is_same
 
     def value(self) -> float:
         return float(self.resampled(np.ones((1, len(self)), np.int64))[0])
@@ -202,39 +226,55 @@ class Resampled:
 
     estimates: dict[str, float]
     values: dict[str, np.ndarray]  # run name -> (n_resamples,)
+    n_seeds: int = 0
 
     def interval(self, statistic: Statistic, level: float) -> Interval:
         estimates = {name: np.array([value]) for name, value in self.estimates.items()}
-        return _interval(statistic(estimates), statistic(self.values), level)
+        return t_interval(statistic(estimates), statistic(self.values), level, self.n_seeds)
 
 
 def resample_runs(
-    runs: Mapping[str, Sequence[PerQuery]], n_resamples: int, seed: int = 0
+    runs: Mapping[str, Sequence[PerQuery]],
+    n_resamples: int,
+    seed: int = 0,
+    groups: Mapping[str, str] | None = None,
 ) -> Resampled:
     """Every run's resampled metric; statistics of them are paired (module docstring).
 
+    `groups` maps a run to its experiment: runs of one group share their seed draws, runs
+    of different groups are drawn independently (default: one group for all).
     A run's resampled values depend only on `seed`, `n_resamples`, the number of seeds,
-    its test set and its own samples: not on the other runs passed along. So intervals
-    computed from different subsets of the runs (Table 1, findings, figures) agree.
+    its group, its test set and its own samples: not on the other runs passed along. So
+    intervals computed from different subsets of the runs (Table 1, findings, figures) agree.
     """
     n_seeds = _seed_count(runs)
     estimates = {name: float(np.mean([q.value() for q in qs])) for name, qs in runs.items()}
-    drawn_seeds = np.random.default_rng([seed, n_seeds]).integers(
-        0, n_seeds, size=(n_resamples, n_seeds)
-    )
+    group_of = {name: (groups or {}).get(name, "") for name in runs}
     resampled = {name: np.empty((n_resamples, n_seeds)) for name in runs}
-    for s in range(n_seeds):
-        positions = np.flatnonzero(drawn_seeds.ravel() == s)
-        for test_set, group in _test_set_groups(runs, s).items():
-            # One stream per (seed, test set): its query draws never depend on other runs.
-            rng = np.random.default_rng([seed, s, zlib.crc32(test_set.encode())])
-            n_queries = len(runs[group[0]][s])
-            for start in range(0, len(positions), CHUNK):
-                chunk = positions[start : start + CHUNK]
-                counts = draw_counts(rng, len(chunk), n_queries)
-                for name in group:
-                    np.put(resampled[name], chunk, runs[name][s].resampled(counts))
-    return Resampled(estimates, {name: v.mean(axis=1) for name, v in resampled.items()})
+    for group in sorted(set(group_of.values())):
+        members = {name: qs for name, qs in runs.items() if group_of[name] == group}
+        drawn_seeds = _seed_draws(seed, n_seeds, n_resamples, group)
+        for s in range(n_seeds):
+            positions = np.flatnonzero(drawn_seeds.ravel() == s)
+            for test_set, names in _test_set_groups(members, s).items():
+                # One stream per (seed, test set): its query draws never depend on other runs.
+                rng = np.random.default_rng([seed, s, zlib.crc32(test_set.encode())])
+                strata = members[names[0]][s].strata()
+                n_queries = len(members[names[0]][s])
+                for start in range(0, len(positions), CHUNK):
+                    chunk = positions[start : start + CHUNK]
+                    counts = draw_counts(rng, len(chunk), n_queries, strata)
+                    for name in names:
+                        np.put(resampled[name], chunk, members[name][s].resampled(counts))
+    values = {name: v.mean(axis=1) for name, v in resampled.items()}
+    return Resampled(estimates, values, n_seeds)
+
+
+def _seed_draws(seed: int, n_seeds: int, n_resamples: int, group: str) -> np.ndarray:
+    """(resample x seed) drawn seed positions of one group; the unnamed group keeps the
+    stream it always had."""
+    key = [seed, n_seeds] + ([zlib.crc32(group.encode())] if group else [])
+    return np.random.default_rng(key).integers(0, n_seeds, size=(n_resamples, n_seeds))
 
 
 def seed_bootstrap(
@@ -246,14 +286,30 @@ def seed_bootstrap(
 ) -> Interval:
     """The seeds-only variant: each run gives one scalar per seed (same seed order).
 
-    A resample draws the seeds with replacement; a run's value is its mean over them.
+    A resample draws the seeds with replacement; a run's value is its mean over them. The
+    interval is the same seed-level t interval (for a mean over seeds: the classical one).
     """
     n_seeds = _seed_count(runs)
     values = {name: np.asarray(v, dtype=np.float64) for name, v in runs.items()}
     drawn = np.random.default_rng(seed).integers(0, n_seeds, size=(n_resamples, n_seeds))
     estimates = {name: np.array([v.mean()]) for name, v in values.items()}
     metrics = {name: v[drawn].mean(axis=1) for name, v in values.items()}
-    return _interval(statistic(estimates), statistic(metrics), level)
+    return t_interval(statistic(estimates), statistic(metrics), level, n_seeds)
+
+
+def t_interval(estimate, resampled, level: float, n_seeds: int) -> Interval:
+    """estimate +- t(n_seeds - 1) x the resamples' standard deviation x sqrt(S / (S - 1))
+    (module docstring); NaN bounds with fewer than 2 seeds or 2 defined resamples."""
+    from scipy.stats import t as student
+
+    resampled = np.asarray(resampled, dtype=np.float64).reshape(-1)
+    kept = resampled[np.isfinite(resampled)]
+    point = float(np.asarray(estimate, dtype=np.float64).reshape(-1)[0])
+    if n_seeds < 2 or len(kept) < 2 or not np.isfinite(point):
+        return Interval(point, float("nan"), float("nan"), level, len(kept))
+    standard_error = kept.std(ddof=1) * np.sqrt(n_seeds / (n_seeds - 1))
+    half = float(student.ppf((1 + level) / 2, n_seeds - 1) * standard_error)
+    return Interval(point, point - half, point + half, level, len(kept))
 
 
 def relative_drop(clean: np.ndarray, noisy: np.ndarray) -> np.ndarray:
@@ -275,11 +331,24 @@ def rank_correlation(x: Sequence[float], ys: Sequence[np.ndarray]) -> np.ndarray
         return (xc * yc).sum(1) / np.sqrt((xc**2).sum(1) * (yc**2).sum(1))
 
 
-def draw_counts(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:
+def draw_counts(
+    rng: np.random.Generator, rows: int, n: int, strata: np.ndarray | None = None
+) -> np.ndarray:
     """`rows` resamples of n indices out of n with replacement, as draw counts per index
-    (int32: rows x n)."""
+    (int32: rows x n); with `strata` (a label per index), each stratum is drawn apart with
+    its own size, so every resample holds as many of each stratum as the data."""
     if n == 0:
         return np.zeros((rows, 0), dtype=np.int32)
+    if strata is None:
+        return _draw_counts(rng, rows, n)
+    counts = np.zeros((rows, n), dtype=np.int32)
+    for stratum in np.unique(strata):
+        members = np.flatnonzero(strata == stratum)
+        counts[:, members] = _draw_counts(rng, rows, len(members))
+    return counts
+
+
+def _draw_counts(rng: np.random.Generator, rows: int, n: int) -> np.ndarray:
     drawn = rng.integers(0, n, size=(rows, n)) + n * np.arange(rows)[:, None]
     return np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n).astype(np.int32)
 
@@ -289,17 +358,6 @@ def _average_ranks(rows: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
 
     return rankdata(rows, method="average", axis=1, nan_policy="propagate")
-
-
-def _interval(estimate: np.ndarray, resampled: np.ndarray, level: float) -> Interval:
-    resampled = np.asarray(resampled, dtype=np.float64).reshape(-1)
-    kept = resampled[np.isfinite(resampled)]
-    point = float(np.asarray(estimate, dtype=np.float64).reshape(-1)[0])
-    if not len(kept):
-        return Interval(point, float("nan"), float("nan"), level, 0)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(kept, [tail, 100 - tail])
-    return Interval(point, float(low), float(high), level, len(kept))
 
 
 def _seed_count(runs: Mapping[str, Sequence]) -> int:

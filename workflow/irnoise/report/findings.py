@@ -11,16 +11,24 @@ them to one. Every claim is an effect that the paper predicts to lie above a nul
 C1: drop(retrieval R@1) - drop(classification accuracy), uniform noise, per retrieval
 experiment and level, in percentage points, null 0. C2a: drop(uniform) - drop(small);
 C2b: drop(small) - drop(large), per retrieval experiment and level, pp, null 0. C3:
-Spearman correlation between % corrupted classes and drop over scheme x level, per
-retrieval experiment, null 0. C4: relative drop of the verification experiment's
-TPR@FPR=1e-3 at 5% uniform noise, %, null 50 ("breaks down": more than half is lost).
+Spearman correlation between % corrupted classes and drop across the schemes within each
+noise level, averaged over the levels, per retrieval experiment, null 0, decided by a
+permutation test that shuffles the schemes within each level. C4: relative drop of the
+verification experiment's TPR@FPR=1e-3, %, null 50 ("breaks down": more than half is
+lost), at the level whose share of corrupted classes is closest to the study's
+(MS-Celeb-1M at 5% uniform noise: 88%).
+
+Every reproduced or contradicted verdict must also hold under the seed-level t interval
+computed from metrics.csv alone (`irnoise.report.seed_check`); where it does not, the
+verdict is inconclusive and the note says so.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,17 +44,25 @@ from irnoise.plan import (
     UNIFORM,
     VERIFICATION,
 )
+from irnoise.report import seed_check
 from irnoise.report.bootstrap import Interval, rank_correlation, relative_drop
-from irnoise.report.intervals import Condition, GridResamples
+from irnoise.report.intervals import METHOD, Condition, GridResamples
 
 if TYPE_CHECKING:
     import pandas as pd
 
 REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
-VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE)
-C4_LEVEL = 0.05
+# C4 outside the study's regime: a drop below the null says nothing against the study.
+NOT_IN_REGIME = "not reproduced in this regime"
+VERDICTS = (REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_IN_REGIME)
+C4_LEVEL = 0.05  # the study's level; C4 uses the run's level matching its regime
 C4_NULL = 50.0  # % of TPR@FPR=1e-3 lost: "breaks down" means more than half
+# MS-Celeb-1M at 5% uniform noise: the share of its classes that noise corrupts (%).
+C4_STUDY_CORRUPTED_PCT = 88.0
+C4_REGIME_TOLERANCE = 10.0  # points of corrupted-class share that still match the study
 C3_MIN_CELLS = 3
+C3_EXACT_PERMUTATIONS = 20_000  # above this, C3_RANDOM_PERMUTATIONS random ones
+C3_RANDOM_PERMUTATIONS = 5_000
 
 # The paper's datasets, matched to experiments by name, and the task of each.
 PAPER_NAMES = {"sop": "SOP", "inshop": "In-Shop", "faces": "LFW", "imagenet": "ImageNet"}
@@ -79,7 +95,7 @@ EFFECTS = {
     "C1": "drop(R@1) - drop(accuracy), pp",
     "C2a": "drop(uniform) - drop(small), pp",
     "C2b": "drop(small) - drop(large), pp",
-    "C3": "Spearman rho(% corrupted classes, drop)",
+    "C3": "Spearman rho(% corrupted classes, drop) within a level, mean over levels",
     "C4": "drop of TPR@FPR=1e-3, %",
 }
 
@@ -99,6 +115,9 @@ class Finding:
     null: float
     verdict: str
     note: str
+    achieved: str  # achieved noise rate (labels changed) of each noisy condition
+    seed_t_low: float  # the seed-level t interval from metrics.csv alone (the check)
+    seed_t_high: float
 
 
 def verdict(interval: Interval, null: float, missing: Sequence[str] = ()) -> str:
@@ -130,6 +149,10 @@ class StudyResults:
     train: Mapping[str, str]  # experiment -> train dataset (experiments of the run)
     levels: tuple[float, ...]  # the run's levels and the paper's
     corrupted_pct: Mapping[tuple[str, str, float], float]  # (train, scheme, level) -> %
+    # (train, scheme, level) -> % of labels actually changed (the label stats' noise_rate)
+    achieved_pct: Mapping[tuple[str, str, float], float] = field(default_factory=dict)
+    # condition name -> {seed: value} from metrics.csv; None: no seed-level check
+    per_seed: Mapping[str, Mapping[int, float]] | None = None
 
     def experiments(self, task: str) -> list[str]:
         return sorted(name for name, t in self.tasks.items() if t == task)
@@ -142,12 +165,17 @@ class StudyResults:
 
 
 def build_study(
-    frame: pd.DataFrame, grid: GridResamples, corrupted_pct: Mapping[tuple[str, str, float], float]
+    frame: pd.DataFrame,
+    grid: GridResamples,
+    corrupted_pct: Mapping[tuple[str, str, float], float],
+    achieved_pct: Mapping[tuple[str, str, float], float],
 ) -> StudyResults:
     runs = frame.drop_duplicates("experiment").set_index("experiment")
     tasks = dict(PAPER_TASKS) | runs["task"].to_dict()
     levels = {float(level) for level in frame["level"] if level > 0} | set(PAPER_LEVELS)
-    return StudyResults(grid, tasks, runs["train"].to_dict(), tuple(sorted(levels)), corrupted_pct)
+    per_seed = seed_check.per_seed_metrics(frame, lambda *key: Condition(*key).name)
+    return StudyResults(grid, tasks, runs["train"].to_dict(), tuple(sorted(levels)),
+                        corrupted_pct, achieved_pct, per_seed)  # fmt: skip
 
 
 def build_findings(study: StudyResults) -> list[Finding]:
@@ -172,8 +200,23 @@ def c1(study: StudyResults, experiment: str, level: float) -> Finding:
     def statistic(m):
         return 100 * (_drop(m, retrieval) - _drop(m, classification))
 
-    return _finding(study, "C1", experiment, level, _c1_paper(experiment, level),
-                    (retrieval, classification), statistic=statistic)  # fmt: skip
+    # Unrelated trainings: Welch's interval, not paired by seed number.
+    check = _check(
+        study,
+        lambda d: seed_check.welch_interval(
+            list(d(retrieval).values()), list(d(classification).values()), study.grid.confidence
+        ),
+    )
+    return _finding(
+        study,
+        "C1",
+        experiment,
+        level,
+        _c1_paper(experiment, level),
+        (retrieval, classification),
+        statistic=statistic,
+        check=_scaled(check, 100),
+    )
 
 
 def _c1_paper(experiment: str, level: float) -> tuple[str, float]:
@@ -198,50 +241,192 @@ def c2(study: StudyResults, experiment: str, level: float) -> list[Finding]:
             return 100 * (_drop(m, more) - _drop(m, less))
 
         pair = (conditions[more], conditions[less])
-        rows.append(_finding(study, claim, experiment, level, figure, pair, statistic=statistic))
+        check = _check(study, lambda d, pair=pair: _paired_interval(study, d, *pair))
+        rows.append(_finding(study, claim, experiment, level, figure, pair, statistic=statistic,
+                             check=_scaled(check, 100)))  # fmt: skip
     return rows
 
 
 def c3(study: StudyResults, experiment: str) -> Finding:
+    """Within each level: does the scheme with more corrupted classes drop more? The
+    level drives both the share and the drop, so cells are only compared within a level,
+    and the null shuffles the schemes within each level (docs/findings.md)."""
     paper = ("positive (Figure 3)", math.nan)
-    train = study.train.get(experiment)
-    cells = [
-        Condition(experiment, scheme, level, HEADLINE[RETRIEVAL])
-        for scheme in SCHEMES_BY_HARM
-        for level in study.levels
-    ]
-    usable = [
-        c
-        for c in cells
-        if study.grid.has(c, c.clean) and (train, c.scheme, c.level) in study.corrupted_pct
-    ]
-    if len(usable) < C3_MIN_CELLS:
-        note = f"{len(usable)} scheme x level cells with a drop and noise stats, C3 needs 3"
+    by_level = _c3_cells(study, experiment)
+    cells = [c for level_cells in by_level.values() for c in level_cells]
+    if len(cells) < C3_MIN_CELLS:
+        note = f"{len(cells)} scheme x level cells with a drop and noise stats, C3 needs 3"
         return _finding(study, "C3", experiment, math.nan, paper, (), [note])
-    x = [study.corrupted_pct[(train, c.scheme, c.level)] for c in usable]
+    train = study.train.get(experiment)
+    xs = [[study.corrupted_pct[(train, c.scheme, c.level)] for c in cs] for cs in by_level.values()]
+    drops = [[study.grid.drop(c).estimate for c in cs] for cs in by_level.values()]
+    rho, p_above, p_below = stratified_permutation_test(xs, drops)
+    interval = Interval(rho, math.nan, math.nan, study.grid.confidence)
+    alpha = (1 - study.grid.confidence) / 2  # one side of the two-sided interval rule
+    decided = REPRODUCED if p_above < alpha else CONTRADICTED if p_below < alpha else INCONCLUSIVE
+    check = _check(
+        study,
+        lambda d: seed_check.mean_interval(
+            _per_seed_rho(study, d, by_level, xs), study.grid.confidence
+        ),
+    )
+    note = (
+        f"{len(cells)} cells in {len(by_level)} level(s); permutation p (schemes "
+        f"shuffled within a level): {p_above:.3g} above, {p_below:.3g} below"
+    )
+    return _finding(
+        study,
+        "C3",
+        experiment,
+        math.nan,
+        paper,
+        cells,
+        interval=interval,
+        decided=decided,
+        check=check,
+        extra_note=note,
+    )
 
-    def statistic(m):
-        return rank_correlation(x, [_drop(m, c) for c in usable])
 
-    finding = _finding(study, "C3", experiment, math.nan, paper, usable, statistic=statistic)
-    return _with_note(finding, f"{len(usable)} cells; rho is unitless")
+def _c3_cells(study: StudyResults, experiment: str) -> dict[float, list[Condition]]:
+    """The usable cells per level (a drop and noise stats), levels with >= 2 schemes."""
+    train = study.train.get(experiment)
+    by_level = {}
+    for level in study.levels:
+        cells = [
+            c
+            for c in (Condition(experiment, s, level, HEADLINE[RETRIEVAL]) for s in SCHEMES_BY_HARM)
+            if study.grid.has(c, c.clean) and (train, c.scheme, c.level) in study.corrupted_pct
+        ]
+        if len(cells) >= 2:
+            by_level[level] = cells
+    return by_level
+
+
+def stratified_rho(xs: Sequence[Sequence[float]], ys: Sequence[Sequence[float]]) -> float:
+    """Mean over strata of the Spearman correlation within a stratum (strata where it is
+    undefined, a constant side, are left out); NaN when none is defined."""
+    rhos = [
+        float(rank_correlation(x, [np.array([v]) for v in y])[0])
+        for x, y in zip(xs, ys, strict=True)
+    ]
+    defined = [r for r in rhos if math.isfinite(r)]
+    return float(np.mean(defined)) if defined else math.nan
+
+
+def stratified_permutation_test(
+    xs: Sequence[Sequence[float]], ys: Sequence[Sequence[float]], seed: int = 0
+) -> tuple[float, float, float]:
+    """(stratified rho, P(rho_perm >= rho), P(rho_perm <= rho)) under the null that
+    shuffles y within each stratum: every combination when they are few, else random ones."""
+    observed = stratified_rho(xs, ys)
+    if not math.isfinite(observed):
+        return math.nan, 1.0, 1.0
+    # Each stratum's rho under each of its permutations; undefined strata stay undefined.
+    per_stratum = []
+    for x, y in zip(xs, ys, strict=True):
+        shuffled = [
+            np.array([y[i] for i in order]) for order in itertools.permutations(range(len(y)))
+        ]
+        rhos = rank_correlation(x, list(np.stack(shuffled, axis=1)))
+        if np.isfinite(rhos).all():
+            per_stratum.append(rhos)
+    if math.prod(len(r) for r in per_stratum) <= C3_EXACT_PERMUTATIONS:
+        total = np.zeros(1)
+        for rhos in per_stratum:
+            total = np.add.outer(total, rhos).ravel()
+    else:
+        rng = np.random.default_rng(seed)
+        picks = [r[rng.integers(0, len(r), C3_RANDOM_PERMUTATIONS)] for r in per_stratum]
+        total = np.sum(picks, axis=0)
+    null = total / len(per_stratum)
+    tolerance = 1e-12  # ties with the observed value count as at least as extreme
+    above = float(np.mean(null >= observed - tolerance))
+    return observed, above, float(np.mean(null <= observed + tolerance))
+
+
+def _per_seed_rho(study, per_seed_drops, by_level, xs) -> list[float]:
+    """The stratified rho of each seed's drops (metrics.csv alone)."""
+    drops = [[per_seed_drops(c) for c in cs] for cs in by_level.values()]
+    seeds = set.intersection(*(set(d) for level in drops for d in level))
+    return [stratified_rho(xs, [[d[s] for d in level] for level in drops]) for s in sorted(seeds)]
 
 
 def c4(study: StudyResults) -> Finding:
     experiment = study.reference(VERIFICATION) or "faces"
-    paper_text = "TPR@FPR=1e-3 99.27% -> ~0 (drop ~100%)"
+    level, share = matched_level(study, experiment)
+    paper_text = "TPR@FPR=1e-3 99.27% -> ~0 (drop ~100%) at 5%"
     paper = (paper_text, paper_drop("faces", C4_LEVEL)) if experiment == "faces" else ("", math.nan)
-    condition = Condition(experiment, UNIFORM, C4_LEVEL, TPR_NAME)
+    condition = Condition(experiment, UNIFORM, level, TPR_NAME)
 
     def statistic(m):
         return 100 * _drop(m, condition)
 
-    return _finding(study, "C4", experiment, C4_LEVEL, paper, (condition,), null=C4_NULL,
-                    statistic=statistic)  # fmt: skip
+    check = _check(
+        study,
+        lambda d: seed_check.mean_interval(list(d(condition).values()), study.grid.confidence),
+    )
+    in_regime = math.isfinite(share) and abs(share - C4_STUDY_CORRUPTED_PCT) <= C4_REGIME_TOLERANCE
+    regime = (
+        f"regime: {100 * level:g}% uniform noise corrupts "
+        + (f"{share:.0f}%" if math.isfinite(share) else "an unknown share")
+        + f" of the classes (the study's MS-Celeb-1M at 5%: {C4_STUDY_CORRUPTED_PCT:g}%)"
+    )
+    finding = _finding(
+        study,
+        "C4",
+        experiment,
+        level,
+        paper,
+        (condition,),
+        null=C4_NULL,
+        statistic=statistic,
+        check=_scaled(check, 100),
+        extra_note=regime,
+    )
+    if finding.verdict == CONTRADICTED and not in_regime:
+        return Finding(**(asdict(finding) | {"verdict": NOT_IN_REGIME}))
+    return finding
+
+
+def matched_level(study: StudyResults, experiment: str) -> tuple[float, float]:
+    """(level, its % of corrupted classes): the run's uniform level whose share of
+    corrupted classes is closest to the study's; the study's level (share NaN) without stats."""
+    train = study.train.get(experiment)
+    shares = {
+        level: pct
+        for (dataset, scheme, level), pct in study.corrupted_pct.items()
+        if dataset == train and scheme == UNIFORM
+    }
+    if not shares:
+        return C4_LEVEL, math.nan
+    level = min(sorted(shares), key=lambda lv: abs(shares[lv] - C4_STUDY_CORRUPTED_PCT))
+    return level, shares[level]
 
 
 def _drop(m: Mapping[str, np.ndarray], condition: Condition) -> np.ndarray:
     return relative_drop(m[condition.clean.name], m[condition.name])
+
+
+def _check(study: StudyResults, interval_of) -> tuple[float, float] | None:
+    """The seed-level t interval from metrics.csv (None: the study has no per-seed values)."""
+    if study.per_seed is None:
+        return None
+
+    def drops(c: Condition) -> dict[int, float]:
+        return seed_check.per_seed_drops(study.per_seed, c.clean.name, c.name)
+
+    return interval_of(drops)
+
+
+def _paired_interval(study: StudyResults, drops, more: Condition, less: Condition):
+    a, b = drops(more), drops(less)
+    seeds = sorted(set(a) & set(b))
+    return seed_check.mean_interval([a[s] - b[s] for s in seeds], study.grid.confidence)
+
+
+def _scaled(check: tuple[float, float] | None, scale: float):
+    return None if check is None else (check[0] * scale, check[1] * scale)
 
 
 def _finding(
@@ -254,13 +439,32 @@ def _finding(
     missing: Sequence[str] = (),
     null: float = 0.0,
     statistic: Callable | None = None,
+    check: tuple[float, float] | None = None,
+    interval: Interval | None = None,
+    decided: str | None = None,
+    extra_note: str = "",
 ) -> Finding:
+    """A row: the verdict of the interval (or `decided` by another test), kept only where
+    the seed-level `check` interval agrees with it."""
     missing = list(missing) + _missing(study, conditions)
     nan = Interval(math.nan, math.nan, math.nan, study.grid.confidence)
-    interval = nan if missing or statistic is None else study.grid.interval(statistic)
-    note = "missing: " + "; ".join(missing) if missing else ""
-    if not missing and verdict(interval, null) == INCONCLUSIVE:
-        note = "interval undefined" if math.isnan(interval.low) else "interval contains the null"
+    if interval is None:
+        interval = nan if missing or statistic is None else study.grid.interval(statistic)
+    result = verdict(interval, null, missing) if decided is None or missing else decided
+    notes = ["missing: " + "; ".join(missing)] if missing else []
+    if not missing and result == INCONCLUSIVE and decided is None:
+        notes.append(
+            "interval undefined" if math.isnan(interval.low) else "interval contains the null"
+        )
+    check_low, check_high = check if check is not None else (math.nan, math.nan)
+    if check is not None and result != INCONCLUSIVE:
+        agrees = verdict(Interval(math.nan, check_low, check_high, interval.level), null)
+        if agrees != result:
+            notes.append(
+                f"{result} by the bootstrap, but not by the seed-level t interval from metrics.csv"
+            )
+            result = INCONCLUSIVE
+    notes += [extra_note] if extra_note else []
     return Finding(
         claim=claim,
         statement=STATEMENTS[claim],
@@ -273,9 +477,22 @@ def _finding(
         low=interval.low,
         high=interval.high,
         null=null,
-        verdict=verdict(interval, null, missing),
-        note=note,
+        verdict=result,
+        note="; ".join(notes),
+        achieved=_achieved(study, conditions),
+        seed_t_low=check_low,
+        seed_t_high=check_high,
     )
+
+
+def _achieved(study: StudyResults, conditions: Sequence[Condition]) -> str:
+    """'uniform 5%: 5.0%' per noisy condition: nominal level, then labels actually changed."""
+    parts = []
+    for c in dict.fromkeys(conditions):
+        pct = study.achieved_pct.get((study.train.get(c.experiment), c.scheme, c.level))
+        if pct is not None:
+            parts.append(f"{c.experiment} {c.scheme} {100 * c.level:g}%: {pct:.1f}%")
+    return "; ".join(parts)
 
 
 def _missing(study: StudyResults, conditions: Sequence[Condition]) -> list[str]:
@@ -287,11 +504,6 @@ def _missing(study: StudyResults, conditions: Sequence[Condition]) -> list[str]:
 def _describe(c: Condition) -> str:
     where = CLEAN_SCHEME if c.scheme == CLEAN_SCHEME else f"{c.scheme} {100 * c.level:g}%"
     return f"{c.experiment} {where} ({c.metric})"
-
-
-def _with_note(finding: Finding, note: str) -> Finding:
-    joined = f"{finding.note}; {note}" if finding.note else note
-    return Finding(**(asdict(finding) | {"note": joined}))
 
 
 COLUMNS = [f.name for f in fields(Finding)]
@@ -309,16 +521,16 @@ def findings_markdown(findings: Sequence[Finding], seeds: Sequence[int], resampl
         "# Findings: the paper's claims tested on this run",
         "",
         f"{len(findings)} rows: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".",
-        f"Seeds: {', '.join(map(str, seeds))}. 95% intervals: percentile bootstrap "
-        f"({resamples} resamples) over the seeds and the test queries (pairs for TPR@FPR), "
-        "paired (clean and noisy runs of a seed on the same resampled queries).",
+        f"Seeds: {', '.join(map(str, seeds))}. {METHOD.format(resamples=resamples)}.",
         "Verdict: reproduced when the whole interval lies above the null, contradicted "
         "when it lies below, inconclusive when it contains the null or a needed run is "
-        "missing (docs/findings.md).",
+        "missing; C3 by a permutation test within levels; a verdict stands only where the "
+        "seed-level t interval from metrics.csv alone (Seed t) agrees; C4 outside the "
+        "study's regime says 'not reproduced in this regime' (docs/findings.md).",
         "",
-        "| Claim | Experiment | Level | Paper | Effect | Ours [95% interval] | Null | Verdict "
-        "| Note |",
-        "|---|---|---:|---|---|---:|---:|---|---|",
+        "| Claim | Experiment | Level | Achieved noise | Paper | Effect | Ours [95% interval] "
+        "| Seed t | Null | Verdict | Note |",
+        "|---|---|---:|---|---|---|---:|---:|---:|---|---|",
     ]
     for f in findings:
         level = "all" if math.isnan(f.level) else f"{100 * f.level:g}%"
@@ -326,7 +538,9 @@ def findings_markdown(findings: Sequence[Finding], seeds: Sequence[int], resampl
         ours = "–" if math.isnan(f.effect) else f"{f.effect:+.2f}"
         if not math.isnan(f.low):
             ours += f" [{f.low:+.2f}, {f.high:+.2f}]"
-        cells = [f"{f.claim} {f.statement}", f.experiment, level, paper or "–", f.effect_measure,
-                 ours, f"{f.null:g}", f"**{f.verdict}**", f.note]  # fmt: skip
+        check = "–" if math.isnan(f.seed_t_low) else f"[{f.seed_t_low:+.2f}, {f.seed_t_high:+.2f}]"
+        cells = [f"{f.claim} {f.statement}", f.experiment, level, f.achieved or "–",
+                 paper or "–", f.effect_measure, ours, check, f"{f.null:g}",
+                 f"**{f.verdict}**", f.note]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

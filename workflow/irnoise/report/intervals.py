@@ -1,9 +1,10 @@
 """Bootstrap resamples of every condition of the grid, from the runs' per_query.npz.
 
 A condition is (experiment, scheme, level, metric); its runs are its seeds. Conditions
-are resampled together (`irnoise.report.bootstrap.resample_runs`): the seeds are drawn
-once for all, and the runs of one experiment share their query draws (its evaluation
-set is their test set), so the clean and the noisy runs of a seed are paired. Tables,
+are resampled together (`irnoise.report.bootstrap.resample_runs`): the runs of one
+experiment share their seed draws and their query draws (its evaluation set is their
+test set), so the clean and the noisy runs of a seed are paired; different experiments
+(unrelated trainings) get independent seed draws. Tables,
 figures and findings compute their statistics (relative drops, differences of drops,
 rank correlations) from the same resamples.
 """
@@ -34,9 +35,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 METHOD = (
-    "95% intervals: percentile bootstrap ({resamples} resamples) over the seeds and the "
-    "test queries (pairs for TPR@FPR), paired: the clean and the noisy run of a seed are "
-    "scored on the same resampled queries"
+    "95% intervals: seed-level t intervals, estimate +- t(seeds - 1) x the standard error "
+    "of a paired two-stage bootstrap ({resamples} resamples) over the seeds and the test "
+    "queries (pairs for TPR@FPR, drawn within same/different identity): the clean and the "
+    "noisy run of a seed are scored on the same resampled queries; no interval with one seed"
 )
 
 
@@ -95,6 +97,7 @@ def grid_resamples(
     wanted = None if metrics is None else set(metrics)
     seeds = tuple(sorted(set(frame["seed"].astype(int))))
     runs: dict[str, list[PerQuery]] = {}
+    groups: dict[str, str] = {}
     cache: dict[str, dict[str, np.ndarray]] = {}
     for key, rows in frame.groupby(["experiment", "scheme", "level", "metric"], sort=True):
         experiment, scheme, level, metric = key
@@ -104,9 +107,11 @@ def grid_resamples(
         samples = _condition_samples(condition, rows["eval"].iloc[0], seeds, paths, cache)
         if samples is not None:
             runs[condition.name] = samples
+            groups[condition.name] = experiment
     if not runs:
-        return GridResamples(Resampled({}, {}), seeds, confidence)
-    return GridResamples(resample_runs(runs, n_resamples, seed), seeds, confidence)
+        return GridResamples(Resampled({}, {}, len(seeds)), seeds, confidence)
+    resampled = resample_runs(runs, n_resamples, seed, groups)
+    return GridResamples(resampled, seeds, confidence)
 
 
 def _condition_samples(
@@ -172,6 +177,6 @@ def drop_error(rows: pd.DataFrame) -> np.ndarray:
     if "drop_low" in rows:
         below = (rows["drop"] - rows["drop_low"]).to_numpy(dtype=float)
         above = (rows["drop_high"] - rows["drop"]).to_numpy(dtype=float)
-        # A percentile interval can miss its estimate; error bars cannot be negative.
+        # Error bars cannot be negative (an interval without bounds gives NaN).
         return np.maximum(np.stack([below, above]), 0.0)
     return rows["drop_std"].to_numpy(dtype=float)

@@ -4,7 +4,7 @@ For every noisy run, the changed samples (noisy label != clean label) are the po
 and the detector's suspicion scores rank them (`irnoise.detect.evaluation`): AUROC,
 average precision, precision@T and recall@T with T = the number of changed labels.
 Rows are experiment x detector x scheme x level; each metric is the mean over seeds with
-its 95% seeds-only percentile bootstrap interval (`<metric>_low`, `<metric>_high`; empty
+its 95% seed-level t interval (`<metric>_low`, `<metric>_high`; empty
 with fewer than two seeds).
 """
 
@@ -97,7 +97,7 @@ def per_run_metrics(
 def seeds_interval(
     values: Sequence[float], resamples: int, confidence: float
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over seeds; NaN for one seed."""
+    """Seed-level t interval of the mean over seeds; NaN for one seed."""
     from irnoise.report.bootstrap import seed_bootstrap
 
     finite = [v for v in values if math.isfinite(v)]
