@@ -12,6 +12,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,9 +25,18 @@ def gpu_check():
     spec = importlib.util.spec_from_file_location("gpu_check", REPO / "bench" / "gpu_check.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["gpu_check"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    spec.loader.exec_module(module)  # puts bench/ on sys.path for its gpu_* parts
     yield module
     del sys.modules["gpu_check"]
+
+
+@pytest.fixture(scope="module")
+def parts(gpu_check):
+    """The check's parts, which gpu_check.py imports from beside itself."""
+    import gpu_compute
+    import gpu_smoke
+
+    return SimpleNamespace(smoke=gpu_smoke, compute=gpu_compute)
 
 
 @pytest.fixture(autouse=True)
@@ -65,11 +75,11 @@ def test_without_cuda_it_says_so_and_exits_0(gpu_check, tmp_path, capsys, monkey
     assert "CUDA is not available: running the CPU-sized self-test" in capsys.readouterr().out
 
 
-def test_a_crashing_check_fails_the_run_but_not_the_others(gpu_check, tmp_path, monkeypatch):
+def test_a_crashing_check_fails_the_run_but_not_the_others(gpu_check, parts, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(gpu_check, "faiss_r_at_1", broken)
+    monkeypatch.setattr(parts.compute, "faiss_r_at_1", broken)
     out = tmp_path / "check.json"
     assert gpu_check.main(["--self-test", "--only", "knn", "--out", str(out)]) == 1
     crashed = rows_of(out)["knn", "crashed"]
@@ -82,21 +92,21 @@ def test_unknown_check_is_refused(gpu_check, capsys):
     assert "unknown checks ['tpu']" in capsys.readouterr().err
 
 
-def test_largest_difference_and_bottleneck(gpu_check):
+def test_largest_difference_and_bottleneck(parts):
     cpu = {"a": {"metrics": {"R@1": 0.5, "MAP@R": None}}, "b": {"metrics": {"acc": 0.9}}}
     gpu = {"a": {"metrics": {"R@1": 0.42, "MAP@R": 0.1}}, "b": {"metrics": {"acc": 0.95}}}
-    difference, where = gpu_check.largest_difference(cpu, gpu)
+    difference, where = parts.smoke.largest_difference(cpu, gpu)
     assert difference == pytest.approx(0.08) and where == "a R@1"
-    assert gpu_check.bottleneck_verdict(900.0, 1000.0).endswith("the loader is the bottleneck")
-    assert gpu_check.bottleneck_verdict(2000.0, 1000.0).startswith("2.00x")
-    assert "not run" in gpu_check.bottleneck_verdict(2000.0, float("nan"))
+    assert parts.compute.bottleneck_verdict(900.0, 1000.0).endswith("the loader is the bottleneck")
+    assert parts.compute.bottleneck_verdict(2000.0, 1000.0).startswith("2.00x")
+    assert "not run" in parts.compute.bottleneck_verdict(2000.0, float("nan"))
 
 
-def test_smoke_config_overrides_gpus_without_editing_the_preset(gpu_check, tmp_path):
+def test_smoke_config_overrides_gpus_without_editing_the_preset(parts, tmp_path):
     import yaml
 
     preset = (REPO / "presets" / "smoke.yaml").read_text()
-    config = yaml.safe_load(gpu_check.smoke_config(1, tmp_path / "c.yaml").read_text())
+    config = yaml.safe_load(parts.smoke.smoke_config(1, tmp_path / "c.yaml").read_text())
     assert (REPO / "presets" / "smoke.yaml").read_text() == preset
     original = yaml.safe_load(preset)
     assert set(config["experiments"]) == set(original["experiments"])
@@ -123,9 +133,9 @@ def test_self_test_of_the_smoke_run(gpu_check, smoke_run, tmp_path):
     assert (smoke_run / "results" / "runs" / "sop" / "clean").is_dir()  # copied, not moved
 
 
-def test_a_failing_snakemake_run_is_reported_with_its_log(gpu_check, tmp_path, capsys):
+def test_a_failing_snakemake_run_is_reported_with_its_log(parts, tmp_path, capsys):
     log = tmp_path / "smoke.log"
     log.write_text("line\n" * 50 + "MissingInputException in rule train\n")
-    assert gpu_check.log_verdict(1, log) == "FAILED: Snakemake exit 1 (log tail on stderr)"
+    assert parts.smoke.log_verdict(1, log) == "FAILED: Snakemake exit 1 (log tail on stderr)"
     assert "MissingInputException in rule train" in capsys.readouterr().err
-    assert gpu_check.log_verdict(0, log) == "ok"
+    assert parts.smoke.log_verdict(0, log) == "ok"
