@@ -4,13 +4,21 @@ Each subcommand lives in `irnoise.commands.<name>` and defines `add_arguments(pa
 and `run(args)`. Command modules import only the standard library at module level
 and import heavy dependencies (numpy, torch, faiss) inside `run`, so that starting
 one command never pays for another's imports (`irnoise noise` must not import torch).
+
+The rules append each command's stderr to the job's log (`2>> {log}`): every attempt of a
+job (Snakemake's retry, Slurm's requeue after a preemption) keeps its messages, under the
+header line `log_header` writes.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import socket
+import stat
 import sys
+import time
 
 COMMANDS = {
     "synth": "generate an embedded synthetic dataset in a native layout",
@@ -43,10 +51,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def writes_to_file(stream) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # a replaced stream (pytest), or closed
+        return False
+
+
+def log_header(command: str) -> None:
+    """One line opening this attempt's part of a job's log (stderr redirected to a file)."""
+    if not writes_to_file(sys.stderr) or "LOCAL_RANK" in os.environ:  # not torchrun's ranks
+        return
+    slurm_job = os.environ.get("SLURM_JOB_ID")
+    where = (
+        f"Slurm job {slurm_job}, restart {os.environ.get('SLURM_RESTART_COUNT', '0')}"
+        if slurm_job
+        else f"pid {os.getpid()}"
+    )
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(
+        f"=== irnoise {command}: started {started} on {socket.gethostname()} ({where})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     from irnoise.errors import UserError
 
     args = build_parser().parse_args(argv)
+    log_header(args.command)
     try:
         args.run(args)
     except UserError as error:
