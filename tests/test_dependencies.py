@@ -84,3 +84,84 @@ def test_a_missing_declaration_is_reported():
     problems = undeclared(third_party_imports(), declared, {"scipy": ["scipy"]})
     expected = "scipy (in workflow/irnoise/report/bootstrap.py): add scipy"
     assert any(line.startswith(expected) for line in problems), problems
+
+
+# --- the conda envs of the jobs (envs/*.yaml) ---------------------------------------
+#
+# The jobs under `--software-deployment-method conda` install irnoise with --no-deps
+# (envs/install-irnoise.sh), so each env file must hold every dependency of pyproject.toml
+# itself. Where conda-forge names a distribution differently, the alternatives are listed
+# (an env picks the CPU or the CUDA build).
+CONDA_NAMES = {
+    "matplotlib": {"matplotlib-base", "matplotlib"},
+    "torch": {"pytorch-cpu", "pytorch-gpu", "pytorch"},
+    "faiss-cpu": {"faiss-cpu", "faiss-gpu", "faiss"},
+}
+# Not imported by the package (tests above): the tool that runs the jobs, not one they run.
+NOT_IN_JOB_ENVS = {"snakemake"}
+ENVS = sorted((REPO / "envs").glob("*.yaml"))
+
+
+def declared_requirements() -> dict[str, str]:
+    """Distribution -> its version specifier in [project] dependencies ('>=1.24')."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = {}
+    for line in project["dependencies"]:
+        match = re.match(r"([A-Za-z0-9._-]+)(?:\[[^]]*\])?\s*([^;]*)", line.strip())
+        requirements[normalized(match.group(1))] = match.group(2).replace(" ", "")
+    return requirements
+
+
+def env_packages(text: str) -> dict[str, str]:
+    """Conda package -> its version specifier in an env file's dependencies."""
+    import yaml
+
+    packages = {}
+    for entry in yaml.safe_load(text)["dependencies"]:
+        if isinstance(entry, str):
+            match = re.match(r"([A-Za-z0-9._-]+)\s*(.*)", entry.strip())
+            packages[normalized(match.group(1))] = match.group(2).replace(" ", "")
+    return packages
+
+
+def env_gaps(requirements: Mapping[str, str], packages: Mapping[str, str]) -> list[str]:
+    """One line per pyproject dependency that an env lacks, or bounds differently."""
+    problems = []
+    for distribution, specifier in sorted(requirements.items()):
+        if distribution in NOT_IN_JOB_ENVS:
+            continue
+        names = CONDA_NAMES.get(distribution, {distribution})
+        present = sorted(name for name in names if name in packages)
+        if not present:
+            problems.append(f"{distribution}: missing; add `- {min(names)} {specifier}`")
+        elif packages[present[0]] != specifier:
+            problems.append(
+                f"{present[0]}: {packages[present[0]] or 'no bound'} here, "
+                f"{specifier} in pyproject.toml"
+            )
+    return problems
+
+
+@pytest.mark.parametrize("env", ENVS, ids=[path.stem for path in ENVS])
+def test_every_env_holds_every_declared_dependency(env: Path):
+    problems = env_gaps(declared_requirements(), env_packages(env.read_text()))
+    assert not problems, f"{env.relative_to(REPO)} vs pyproject.toml:\n" + "\n".join(problems)
+
+
+def test_every_imported_module_is_in_every_env():
+    """The chain the two tests above make, checked end to end for the modules imported."""
+    distributions = importlib.metadata.packages_distributions()
+    declared = declared_requirements()
+    for env in ENVS:
+        packages = env_packages(env.read_text())
+        for module, files in sorted(third_party_imports().items()):
+            providers = {normalized(d) for d in distributions.get(module, [])} & set(declared)
+            conda = set().union(*(CONDA_NAMES.get(d, {d}) for d in providers))
+            assert conda & set(packages), f"{module} (in {files[0]}) is not in {env.name}"
+
+
+def test_a_package_missing_from_an_env_is_reported():
+    packages = env_packages((REPO / "envs" / "gpu.yaml").read_text())
+    packages.pop("simplejpeg", None)
+    problems = env_gaps(declared_requirements(), packages)
+    assert "simplejpeg: missing; add `- simplejpeg >=1.7`" in problems, problems

@@ -48,23 +48,25 @@ sys.exit(done.returncode)
 
 
 def cluster_settings() -> list[str]:
-    """The profile's set-resources, fitted to the 2-CPU test node, plus one GPU per train job.
+    """The profile's default resources fitted to the 2-CPU test node (one CPU per GPU), the
+    test cluster's partitions (tests/slurm/partitions.yaml: debug, gpu), and one GPU per
+    train job.
 
-    A --set-resources on the command line replaces the profile's whole list, so the
-    profile's entries (partitions above all) are passed again.
+    A --default-resources on the command line replaces the profile's whole list, so the
+    profile's entries are passed again.
     """
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    resources = profile["set-resources"]
-    for rule in resources.values():
-        if "cpus_per_gpu" in rule:
-            rule["cpus_per_gpu"] = 1
+    defaults = profile["default-resources"] | {"cpus_per_gpu": 1}
     # The smoke preset trains on CPU (gpus: 0); asking Slurm for a GPU anyway exercises the
     # request without changing what is trained, so the results stay comparable.
-    resources["train"]["gpu"] = 1
-    settings = [
-        f"{rule}:{key}={value}" for rule, items in resources.items() for key, value in items.items()
+    return [
+        "--default-resources",
+        *(f"{key}={value}" for key, value in defaults.items()),
+        "--set-resources",
+        "train:gpu=1",
+        "--slurm-partition-config",
+        str(REPO / "tests" / "slurm" / "partitions.yaml"),
     ]
-    return ["--set-resources", *settings]
 
 
 @dataclass

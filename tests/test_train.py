@@ -464,14 +464,15 @@ def test_command_runs_in_process_without_cuda():
         out_dir=Path("o"),
         threads=8,
         keep_checkpoint=False,
+        allow_cpu=False,
         method=None,
         keep=None,
     )
-    argv = train_command.torchrun_argv(args, 4)
+    argv = train_command.torchrun_argv(args, 4, cpus=8)
     assert argv[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", "-m"]
     assert argv[-2:] == ["--threads", "2"]
     args.method, args.keep = '{"name": "oracle"}', Path("k.npy")
-    argv = train_command.torchrun_argv(args, 4)
+    argv = train_command.torchrun_argv(args, 4, cpus=8)
     assert argv[-4:] == ["--method", '{"name": "oracle"}', "--keep", "k.npy"]
 
 
@@ -486,10 +487,11 @@ def test_two_ddp_processes_on_cpu_train_one_model(shards, tmp_path):
         out_dir=out,
         threads=2,
         keep_checkpoint=False,
+        allow_cpu=False,
         method=None,
         keep=None,
     )
-    command = train_command.torchrun_argv(args, 2)
+    command = train_command.torchrun_argv(args, 2, cpus=2)
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 process(es)" in result.stderr

@@ -7,13 +7,21 @@ one command never pays for another's imports (`irnoise noise` must not import to
 
 Every command removes its temporary files when ended by SIGTERM, and the long ones
 (`LONG_COMMANDS`) end when the Snakemake that started them dies (irnoise.jobs).
+
+The rules append each command's stderr to the job's log (`2>> {log}`): every attempt of a
+job (Snakemake's retry, Slurm's requeue after a preemption) keeps its messages, under the
+header line `log_header` writes.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import socket
+import stat
 import sys
+import time
 
 COMMANDS = {
     "synth": "generate an embedded synthetic dataset in a native layout",
@@ -49,11 +57,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def writes_to_file(stream) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # a replaced stream (pytest), or closed
+        return False
+
+
+def log_header(command: str) -> None:
+    """One line opening this attempt's part of a job's log (stderr redirected to a file)."""
+    if not writes_to_file(sys.stderr) or "LOCAL_RANK" in os.environ:  # not torchrun's ranks
+        return
+    slurm_job = os.environ.get("SLURM_JOB_ID")
+    where = (
+        f"Slurm job {slurm_job}, restart {os.environ.get('SLURM_RESTART_COUNT', '0')}"
+        if slurm_job
+        else f"pid {os.getpid()}"
+    )
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    print(
+        f"=== irnoise {command}: started {started} on {socket.gethostname()} ({where})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     from irnoise.atomic import sigterm_exits
     from irnoise.errors import UserError
 
     args = build_parser().parse_args(argv)
+    log_header(args.command)
     if args.command in LONG_COMMANDS:
         from irnoise import jobs
 

@@ -164,6 +164,7 @@ class Experiment:
     runtime: int
     mem_mb: int
     keep_checkpoint: bool
+    allow_cpu: bool
     methods: tuple[str, ...]
     method_params: Mapping[str, Any]
     training: Training

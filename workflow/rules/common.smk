@@ -48,6 +48,17 @@ try:
 except UserError as error:
     sys.exit(f"irnoise: config error: {error}")
 
+# One log per attempt of a job (Snakemake's retry, Slurm's requeue of a preempted job):
+# Snakemake deletes a rule's log before each attempt, so every rule writes its stderr to
+# `$(attempt_log {log})`, a file of this attempt's own, <log>.<UTC start>-<Slurm job id or
+# pid>, hard-linked as the rule's log (which thus shows the latest attempt). The prefix
+# replaces Snakemake's default one, `set -euo pipefail;`, so it says it again.
+shell.prefix(
+    "set -euo pipefail; attempt_log() {{ "
+    'kept="$1.$(date -u +%Y%m%dT%H%M%SZ)-${{SLURM_JOB_ID:-$$}}"; '
+    ': >> "$kept"; ln -f "$kept" "$1"; echo "$kept"; }}; '
+)
+
 PLAN = Plan(STUDY)
 DATASETS = STUDY.datasets
 EXPERIMENTS = STUDY.experiments
@@ -160,6 +171,11 @@ def labels_flag(wildcards, input):
 def checkpoint_flag(wildcards):
     """--keep-checkpoint where the experiment keeps finished runs' checkpoints."""
     return "--keep-checkpoint" if experiment_of(wildcards).keep_checkpoint else ""
+
+
+def allow_cpu_flag(wildcards):
+    """--allow-cpu where the experiment lets a GPU training fall back to the CPU."""
+    return "--allow-cpu" if experiment_of(wildcards).allow_cpu else ""
 
 
 def experiment_task(wildcards):

@@ -28,7 +28,7 @@ rule synth:
     shell:
         "irnoise synth --shape {params.shape:q} --scale {params.scale:q}"
         " --image-size {params.image_size:q} --seed {params.seed:q}"
-        " --out {output:q} --threads {threads} 2> {log:q}"
+        " --out {output:q} --threads {threads} 2>> $(attempt_log {log:q})"
 
 
 rule shard:
@@ -54,4 +54,4 @@ rule shard:
         " --root {params.settings[root]:q} --out {output:q}"
         " --image-size {params.settings[image_size]:q}"
         " --shard-size {params.settings[shard_size]:q} {params.skip_corrupt}"
-        " --options {params.settings[options]:q} --threads {threads} 2> {log:q}"
+        " --options {params.settings[options]:q} --threads {threads} 2>> $(attempt_log {log:q})"

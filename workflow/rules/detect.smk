@@ -27,7 +27,7 @@ rule detect_run:
     shell:
         "irnoise detect --model {input.model:q} --shards {input.shards:q}"
         " --labels {input.labels:q} --config {params.config:q} --out {output:q}"
-        " --threads {threads} 2> {log:q}"
+        " --threads {threads} 2>> $(attempt_log {log:q})"
 
 
 rule table4:
@@ -50,7 +50,7 @@ rule table4:
     shell:
         "irnoise table4 --out {output.csv:q} --md {output.md:q} --scores {input.scores:q}"
         " --labels {input.labels:q} --clean {input.clean:q}"
-        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
+        " --resamples {params.resamples} --confidence {params.confidence} 2>> $(attempt_log {log:q})"
 
 
 rule figure_detection_pr:
@@ -72,7 +72,7 @@ rule figure_detection_pr:
     shell:
         "irnoise figure detection_pr --out {output:q} --table {input.table:q}"
         " --scores {input.scores:q} --labels {input.labels:q} --clean {input.clean:q}"
-        " 2> {log:q}"
+        " 2>> $(attempt_log {log:q})"
 
 
 rule detect_dataset:
@@ -103,4 +103,4 @@ rule detect_dataset:
         "irnoise detect --model {input.model:q} --shards {input.shards:q}"
         " --config {params.config:q} --dataset {params.dataset:q} --out {output.scores:q}"
         " --csv {output.csv:q} --picture {output.picture:q} --detector {params.detector:q}"
-        " --top {params.top} --threads {threads} 2> {log:q}"
+        " --top {params.top} --threads {threads} 2>> $(attempt_log {log:q})"

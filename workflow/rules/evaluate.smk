@@ -30,4 +30,4 @@ rule evaluate:
         "irnoise evaluate --model {input.model:q} --shards {input.shards:q}"
         " --task {params.task:q} --config {params.config:q} --run {params.run:q}"
         " --out {output.metrics:q} --per-query {output.per_query:q}"
-        " --threads {threads} 2> {log:q}"
+        " --threads {threads} 2>> $(attempt_log {log:q})"

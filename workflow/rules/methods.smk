@@ -25,6 +25,7 @@ use rule train as train_method with:
         method=method_flags,
         run_dir=METHOD_DIR,
         keep_checkpoint=checkpoint_flag,
+        allow_cpu=allow_cpu_flag,
 
 
 use rule train as train_subcenter with:
@@ -43,6 +44,7 @@ use rule train as train_subcenter with:
         method="",
         run_dir=SUBCENTER_DIR,
         keep_checkpoint=checkpoint_flag,
+        allow_cpu=allow_cpu_flag,
 
 
 rule subcenter_mask:
@@ -68,7 +70,7 @@ rule subcenter_mask:
     shell:
         "irnoise subcenter --model {input.model:q} --shards {input.shards:q}"
         " --labels {input.labels:q} --threshold {params.threshold} --out {output:q}"
-        " --threads {threads} 2> {log:q}"
+        " --threads {threads} 2>> $(attempt_log {log:q})"
 
 
 use rule evaluate as evaluate_method with:
@@ -107,7 +109,7 @@ rule table3:
     shell:
         "irnoise table3 --out {output.csv:q} --md {output.md:q} --filters {input.filters:q}"
         " --per-query {input.per_query:q} --metrics {input.metrics:q}"
-        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
+        " --resamples {params.resamples} --confidence {params.confidence} 2>> $(attempt_log {log:q})"
 
 
 rule figure_recovered_share:
@@ -124,4 +126,4 @@ rule figure_recovered_share:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise figure recovered_share --out {output:q} {input:q} 2> {log:q}"
+        "irnoise figure recovered_share --out {output:q} {input:q} 2>> $(attempt_log {log:q})"

@@ -23,4 +23,4 @@ rule noise:
     shell:
         "irnoise noise --shards {input:q} --dataset {wildcards.dataset:q}"
         " --scheme {wildcards.scheme:q} --level {wildcards.level:q}"
-        " --seed {wildcards.seed:q} --out {output.labels:q} 2> {log:q}"
+        " --seed {wildcards.seed:q} --out {output.labels:q} 2>> $(attempt_log {log:q})"

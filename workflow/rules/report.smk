@@ -14,7 +14,7 @@ rule collect_metrics:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise collect --out {output:q} {input:q} 2> {log:q}"
+        "irnoise collect --out {output:q} {input:q} 2>> $(attempt_log {log:q})"
 
 
 rule table1:
@@ -36,7 +36,7 @@ rule table1:
     shell:
         "irnoise table1 --out {output.csv:q} --md {output.md:q}"
         " --resamples {params.resamples} --confidence {params.confidence}"
-        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
+        " --per-query {input.per_query:q} -- {input.metrics:q} 2>> $(attempt_log {log:q})"
 
 
 rule findings:
@@ -61,7 +61,7 @@ rule findings:
     shell:
         "irnoise findings --out {output.csv:q} --md {output.md:q} --stats {input.stats:q}"
         " --resamples {params.resamples} --confidence {params.confidence}"
-        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
+        " --per-query {input.per_query:q} -- {input.metrics:q} 2>> $(attempt_log {log:q})"
 
 
 rule table2:
@@ -84,7 +84,7 @@ rule table2:
     shell:
         "irnoise table2 --references {params.references:q} --levels {params.levels:q}"
         " --seeds {params.seeds:q} --schemes {params.schemes:q} --out {output.csv:q}"
-        " --stats {input:q} 2> {log:q}"
+        " --stats {input:q} 2>> $(attempt_log {log:q})"
 
 
 rule figure_class_sizes:
@@ -108,7 +108,7 @@ rule figure_class_sizes:
     shell:
         "irnoise figure class_sizes --names {params.names:q}"
         " --references {params.references:q} --level {params.level:q}"
-        " --seed {params.seed:q} --out {output:q} --shards-dirs {input:q} 2> {log:q}"
+        " --seed {params.seed:q} --out {output:q} --shards-dirs {input:q} 2>> $(attempt_log {log:q})"
 
 
 rule figure_training_curves:
@@ -125,7 +125,7 @@ rule figure_training_curves:
     conda:
         "../../envs/cpu.yaml"
     shell:
-        "irnoise figure training_curves --out {output:q} {input:q} 2> {log:q}"
+        "irnoise figure training_curves --out {output:q} {input:q} 2>> $(attempt_log {log:q})"
 
 
 rule figure_noise_patterns:
@@ -153,7 +153,7 @@ rule figure_noise_patterns:
     shell:
         "irnoise figure noise_patterns --out {output:q} --stats {input.stats:q}"
         " --per-query {input.per_query:q} --metrics {input.metrics:q}"
-        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
+        " --resamples {params.resamples} --confidence {params.confidence} 2>> $(attempt_log {log:q})"
 
 
 rule figure_retrieval_vs_classification:
@@ -176,4 +176,4 @@ rule figure_retrieval_vs_classification:
     shell:
         "irnoise figure retrieval_vs_classification --out {output:q}"
         " --resamples {params.resamples} --confidence {params.confidence}"
-        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
+        " --per-query {input.per_query:q} -- {input.metrics:q} 2>> $(attempt_log {log:q})"

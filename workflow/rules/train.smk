@@ -30,7 +30,8 @@ rule train:
         method="",
         run_dir=RUN_DIR,
         keep_checkpoint=checkpoint_flag,
+        allow_cpu=allow_cpu_flag,
     shell:
         "irnoise train --shards {input.shards:q} {params.labels} {params.method}"
         " --config {params.config:q} --seed {wildcards.seed:q} --out-dir {params.run_dir:q}"
-        " {params.keep_checkpoint} --threads {threads} 2> {log:q}"
+        " {params.keep_checkpoint} {params.allow_cpu} --threads {threads} 2>> $(attempt_log {log:q})"

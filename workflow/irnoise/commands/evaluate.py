@@ -67,7 +67,11 @@ def run(args: argparse.Namespace) -> None:
 
 
 def setup(threads: int) -> str:
-    """The device to embed on; torch and faiss limited to the job's threads."""
+    """The device to embed on (a GPU of its own where the machine has any: a free one,
+    claimed before CUDA starts); torch and faiss limited to the job's threads."""
+    from irnoise import devices
+
+    devices.claim_gpus(1)
     import torch
 
     from irnoise.evaluate import knn

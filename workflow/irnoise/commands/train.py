@@ -7,9 +7,13 @@ trains the backbone, embedding and loss that --config (the experiment's JSON) na
 Checkpoints <out-dir>/checkpoint.pt after every epoch and resumes from it; writes
 <out-dir>/model.pt and <out-dir>/history.csv at the end, then deletes the checkpoint
 (unless --keep-checkpoint). Keys the config leaves out take the workflow's defaults
-(`irnoise.config.Training`). With gpus > 1 in the config and several CUDA devices,
-re-executes itself through torchrun (one process per GPU). A lock in <out-dir> stops a
-second training of the same run; started by Snakemake, it ends when Snakemake dies.
+(`irnoise.config.Training`). Claims the config's gpus among the machine's free GPUs
+(irnoise.devices; unless Slurm or the user set CUDA_VISIBLE_DEVICES), and stops when it
+asks for GPUs but CUDA is unavailable, unless --allow-cpu. With gpus > 1 and several
+CUDA devices, re-executes itself through torchrun (one process per GPU, each with its
+share of the job's CPUs: Slurm's allocation where there is one, else --threads). A lock
+in <out-dir> stops a second training of the same run; started by Snakemake, it ends when
+Snakemake dies.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from irnoise import devices
 
 if TYPE_CHECKING:
     from irnoise.config import Training
@@ -41,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep <out-dir>/checkpoint.pt once model.pt is written (default: delete it)",
     )
     parser.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help="train on the CPU when the config asks for GPUs but CUDA is unavailable "
+        "(default: an error)",
+    )
+    parser.add_argument(
         "--method",
         default=None,
         help='noise-robust method as JSON ({"name": "prism", "noise_rate": 0.1, ...}); '
@@ -61,7 +73,7 @@ def torchrun_processes(config: Training) -> int:
     return count if count > 1 else 0
 
 
-def torchrun_argv(args: argparse.Namespace, processes: int) -> list[str]:
+def torchrun_argv(args: argparse.Namespace, processes: int, cpus: int) -> list[str]:
     argv = [
         sys.executable,
         "-m",
@@ -80,9 +92,10 @@ def torchrun_argv(args: argparse.Namespace, processes: int) -> list[str]:
         "--out-dir",
         str(args.out_dir),
         "--threads",
-        str(max(1, args.threads // processes)),
+        str(devices.rank_threads(cpus, processes)),
     ]
     argv += ["--keep-checkpoint"] if args.keep_checkpoint else []
+    argv += ["--allow-cpu"] if args.allow_cpu else []
     argv += ["--labels", str(args.labels)] if args.labels else []
     argv += ["--method", args.method] if args.method else []
     return argv + (["--keep", str(args.keep)] if args.keep else [])
@@ -98,11 +111,15 @@ def run(args: argparse.Namespace) -> None:
     from irnoise.config import Training
 
     config = Training.from_mapping(json_object(args.config, "--config"))
+    cpus = args.threads
     if "LOCAL_RANK" not in os.environ:  # torchrun's ranks: the launching process holds it
         jobs.lock_run(args.out_dir)
+        devices.claim_gpus(config.gpus)  # before CUDA starts: it reads the devices once
+        devices.require_cuda(config.gpus, args.allow_cpu)
+        cpus = devices.job_cpus(args.threads, config.gpus)
     if processes := torchrun_processes(config):
         # One process per GPU (DistributedDataParallel), replacing this one.
-        argv = torchrun_argv(args, processes)
+        argv = torchrun_argv(args, processes, cpus)
         os.execv(argv[0], argv)
     from irnoise.train.job import run_training
 
@@ -113,7 +130,7 @@ def run(args: argparse.Namespace) -> None:
         config,
         args.seed,
         args.out_dir,
-        args.threads,
+        cpus,
         method,
         args.keep,
         keep_checkpoint=args.keep_checkpoint,
