@@ -241,7 +241,7 @@ def test_corrupt_images_stop_the_job_with_their_list(index: DatasetIndex, tmp_pa
 
 
 def test_long_failure_list_is_shortened(tmp_path: Path) -> None:
-    records = [Record(f"k{i}", tmp_path / f"missing{i}.jpg", "a") for i in range(25)]
+    records = [Record(f"k{i}", tmp_path / f"missing{i}.jpg", "ab"[i % 2]) for i in range(25)]
     index = DatasetIndex("test", tmp_path, {"train": records})
     with pytest.raises(UserError, match=r"(?s)25 corrupt.*\.\.\. and 5 more") as error:
         shard(index, tmp_path / "shards")

@@ -86,13 +86,15 @@ def embed_train(args: argparse.Namespace, device: str, evaluation: Any):
     """(train embeddings, labels to score, the model's loss) of the run."""
     from irnoise.commands.evaluate import embed_split
     from irnoise.data.manifest import split_count
+    from irnoise.train import train_set
     from irnoise.train.labels import check_labels, load_clean_labels, load_labels
     from irnoise.train.models import load_trained
 
     clean = load_clean_labels(args.shards)
     labels = load_labels(args.labels) if args.labels else clean
-    check_labels(labels, clean)
-    model, loss, _ = load_trained(args.model, device)
+    num_classes = check_labels(labels, clean)
+    model, loss, payload = load_trained(args.model, device)
+    train_set.check_trained_on(payload, args.model, args.shards, num_classes)
     total = split_count(args.shards, "train")
     embeddings, _ = embed_split(
         args, model, device, "train", total, evaluation.crop_size, evaluation.eval_batch_size
@@ -112,6 +114,7 @@ def write_user_outputs(args: argparse.Namespace, result: Any) -> None:
             f"{', '.join(result.detectors)}): choose one of those with --detector"
         )
     names = training_rows.class_names(args.shards)
+    say_unjudged(suspicious.unjudged_classes(result.labels, names))
     if args.csv:
         dataset = json_object(args.dataset, "--dataset") if args.dataset else None
         files = training_rows.train_files(read_manifest(args.shards), dataset, len(result.labels))
@@ -120,3 +123,17 @@ def write_user_outputs(args: argparse.Namespace, result: Any) -> None:
         rows = suspicious.top_rows(result, args.detector, max(args.top, 1))
         images = training_rows.read_images(args.shards, suspicious.rows_to_show(result, rows))
         suspicious.draw_top_suspicious(args.picture, result, args.detector, rows, images, names)
+
+
+def say_unjudged(classes: list[str]) -> None:
+    import sys
+
+    from irnoise.data.datasets.annotation_files import listing
+
+    if classes:
+        print(
+            f"{len(classes)} class(es) hold a single training image, which no neighbor can "
+            f"vindicate: {listing(repr(name) for name in classes)}; their images are listed "
+            "last in the CSV, without rank, score or suggestion (add images to judge them)",
+            file=sys.stderr,
+        )

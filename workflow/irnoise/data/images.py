@@ -6,6 +6,10 @@ JPEG is kept byte for byte; everything else is decoded, converted to RGB, shrunk
 target shorter side and re-encoded. Images are never enlarged: upscaling adds no
 information and the training transforms can do it when a crop needs it.
 
+Pixels of more than 8 bits are scaled, never clipped: 16-bit grey (a 16-bit PNG) by
+255/65535; 32-bit integer and floating-point images state no range and are refused as
+unreadable, naming their mode (Pillow's own conversion would clip them to white).
+
 EXIF orientation is not applied, for the same reason kept JPEGs are not rotated: every
 image must be oriented the same way, and the study's reference pipelines (PIL,
 torchvision) ignore the tag too.
@@ -26,6 +30,7 @@ import re
 import struct
 import warnings
 
+import numpy as np
 import simplejpeg
 from PIL import Image
 
@@ -50,10 +55,17 @@ _NATIVE_COLORSPACE = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}
 # The check only needs the entropy-coded data read: libjpeg's smallest DCT scaling (1/8)
 # skips most of the inverse transform.
 _CHECK_SCALE = 8
+# Pillow's modes of 16-bit grey pixels (a 16-bit grey PNG opens as one of them). Pillow's
+# own conversion to RGB clips them at 255, so that all but the darkest pixels turn white.
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
 
 class CorruptImage(Exception):
     """The bytes are not an image that Pillow can decode completely."""
+
+
+class UnsupportedPixels(CorruptImage):
+    """Pixels whose range nothing in the file states (32-bit integers, floats)."""
 
 
 def prepare(data: bytes, image_size: int) -> bytes:
@@ -151,6 +163,8 @@ def reencode(data: bytes, image_size: int) -> bytes:
     """Decode, convert to RGB, shrink the shorter side to `image_size`, encode as JPEG."""
     try:
         image = decode(data, image_size)
+    except CorruptImage:
+        raise
     except Exception as error:  # Pillow raises many types for bad input; all mean "corrupt"
         raise CorruptImage(describe(error)) from error
     buffer = io.BytesIO()
@@ -184,9 +198,30 @@ def decode_strictly(data: bytes, image_size: int) -> Image.Image:
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """RGB pixels; transparent areas become white rather than whatever color they hide."""
+    image = to_eight_bits(image)
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image.convert("RGBA"))
     return image.convert("RGB")
+
+
+def to_eight_bits(image: Image.Image) -> Image.Image:
+    """Grey pixels of more than 8 bits scaled to 0..255, or UnsupportedPixels naming the mode.
+
+    16-bit grey (a 16-bit PNG: mode I;16, or I in older Pillow versions, PNG holding no
+    more than 16 bits) is scaled by 255/65535. A 32-bit integer or floating-point image
+    states no range (0..1? 0..255? 0..65535?), so any choice would be a guess.
+    """
+    sixteen_bits = image.mode in SIXTEEN_BIT_MODES or (image.mode == "I" and image.format == "PNG")
+    if sixteen_bits:
+        pixels = np.asarray(image, dtype=np.float64)
+        return Image.fromarray(np.rint(pixels * (255 / 65535)).astype(np.uint8), "L")
+    if image.mode in ("I", "F"):
+        kind = "32-bit integer" if image.mode == "I" else "floating-point"
+        raise UnsupportedPixels(
+            f"unsupported pixels: mode {image.mode} ({kind} grey) has no stated range; "
+            "save the image with 8 or 16 bits per channel"
+        )
+    return image

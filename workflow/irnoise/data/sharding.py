@@ -216,6 +216,8 @@ def check_settings(index: DatasetIndex, image_size: int, shard_size: int) -> Non
         raise UserError(f"image size must be a positive number of pixels, got {image_size}")
     if shard_size < 1:
         raise UserError(f"shard size must be a positive number of samples, got {shard_size}")
+    check_names(index)
+    check_train_classes(index)
     for split, records in index.splits.items():
         duplicates = duplicate_keys(records)
         if duplicates:
@@ -224,6 +226,41 @@ def check_settings(index: DatasetIndex, image_size: int, shard_size: int) -> Non
                 f"dataset at {index.root}: split {split!r} lists {len(duplicates)} image(s) "
                 f"more than once: {shown}. Remove the repeated lines from the annotation file."
             )
+
+
+def check_names(index: DatasetIndex) -> None:
+    """Refuse file names that are not UTF-8: manifests, keys and CSVs are UTF-8 text.
+
+    Python reads such a name with surrogate escapes, which no UTF-8 writer accepts: the
+    job would otherwise fail at its last step with an encoding traceback.
+    """
+    for split, records in index.splits.items():
+        for record in records:
+            if not all(is_utf8(text) for text in (record.key, str(record.path), record.label)):
+                raise UserError(
+                    f"dataset at {index.root}: the {split} image {os.fsencode(record.path)!r} "
+                    "has a file or folder name that is not UTF-8 text; rename it (e.g. "
+                    "`convmv -f latin1 -t utf8 --notest -r <root>`)"
+                )
+
+
+def is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_train_classes(index: DatasetIndex) -> None:
+    """A train split of one class teaches nothing: every loss is 0 from the first step."""
+    classes = index.classes("train") if "train" in index.splits else set()
+    if len(classes) == 1:
+        raise UserError(
+            f"dataset at {index.root}: its train split holds one class ({next(iter(classes))!r}); "
+            "a model learns to tell classes apart, so it needs at least two: add class folders "
+            "(or rows with another label) to the train split"
+        )
 
 
 def duplicate_keys(records: Sequence[Record]) -> list[str]:

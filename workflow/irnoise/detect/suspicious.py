@@ -1,5 +1,10 @@
 """The user's outputs: every training sample ranked by suspicion (`suspicious.csv`), and
-the top ones beside their nearest neighbors (`top_suspicious.png`)."""
+the top ones beside their nearest neighbors (`top_suspicious.png`).
+
+A class with a single training image cannot be judged: none of its neighbors can share
+its label, so every detector would call it mislabelled with full confidence. Such rows
+are listed last, unranked, without a score or a suggestion, and left out of the picture.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import numpy as np
 from irnoise.atomic import write_text
 from irnoise.detect.evaluation import ranking
 from irnoise.detect.scores import DetectorScores
+from irnoise.spreadsheet import text_cell
 
 CSV_COLUMNS = ("rank", "row", "key", "path", "label", "suggested", "score", "detector")
 NEIGHBORS_SHOWN = 5
@@ -21,28 +27,48 @@ def label_name(names: list[str], label: int) -> str:
     return names[label] if 0 <= label < len(names) else str(label)
 
 
+def judged(labels: np.ndarray) -> np.ndarray:
+    """True for the rows whose class holds at least two training rows."""
+    counts = np.bincount(labels, minlength=int(labels.max(initial=0)) + 1)
+    return counts[labels] >= 2
+
+
+def unjudged_classes(labels: np.ndarray, names: list[str]) -> list[str]:
+    """The names of the classes with a single training row."""
+    return [label_name(names, int(label)) for label in np.unique(labels[~judged(labels)])]
+
+
+def ranked_rows(result: DetectorScores, detector: str) -> np.ndarray:
+    """The judged rows, most suspicious first (ties by row)."""
+    order = ranking(result.scores[detector])
+    return order[judged(result.labels)[order]]
+
+
 def suspicious_csv(
     result: DetectorScores,
     detector: str,
     files: list[tuple[str, str]],
     names: list[str],
 ) -> str:
-    """Every training row, most suspicious first (ties by row)."""
+    """Every training row, most suspicious first (ties by row); unjudged rows last, by row."""
     scores, suggested = result.scores[detector], result.suggested[detector]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for rank, row in enumerate(ranking(scores), start=1):
+    ranked = ranked_rows(result, detector)
+    unranked = np.flatnonzero(~judged(result.labels))
+    for rank, row in enumerate([*ranked, *unranked], start=1):
         key, path = files[row]
+        is_ranked = rank <= len(ranked)
         writer.writerow(
             [
-                rank,
+                rank if is_ranked else "",
                 row,
-                key,
-                path,
-                label_name(names, int(result.labels[row])),
-                label_name(names, int(suggested[row])),
-                f"{scores[row]:.6g}",
+                text_cell(key),
+                text_cell(path),
+                text_cell(label_name(names, int(result.labels[row]))),
+                text_cell(label_name(names, int(suggested[row]))) if is_ranked else "",
+                f"{scores[row]:.6g}" if is_ranked else "",
                 detector,
             ]
         )
@@ -60,7 +86,7 @@ def write_suspicious_csv(
 
 
 def top_rows(result: DetectorScores, detector: str, top: int) -> list[int]:
-    return ranking(result.scores[detector])[:top].tolist()
+    return ranked_rows(result, detector)[:top].tolist()
 
 
 def rows_to_show(result: DetectorScores, rows: list[int]) -> set[int]:

@@ -52,7 +52,7 @@ def run_training(
     if result.runtime.is_main and sample_filter is not None:
         write_filter_summary(out_dir, sample_filter, labels, load_clean_labels(shard_dir))
     if result.runtime.is_main:
-        write_outputs(out_dir, result, config, seed)
+        write_outputs(out_dir, result, config, seed, shard_dir)
         if not keep_checkpoint:
             checkpoint.remove(out_dir)
     shutdown(result.runtime)
@@ -103,10 +103,12 @@ def write_filter_summary(
     write_json(Path(out_dir) / "filter.json", {"method": sample_filter.method} | summary)
 
 
-def write_outputs(out_dir: str | Path, result: TrainResult, config: Training, seed: int) -> None:
+def write_outputs(
+    out_dir: str | Path, result: TrainResult, config: Training, seed: int, shard_dir: str | Path
+) -> None:
     """model.pt (what evaluation loads) and history.csv (the epochs' rows)."""
     from irnoise.atomic import write_text
-    from irnoise.train import state_files
+    from irnoise.train import state_files, train_set
 
     # State dicts and plain values only (loaded with weights_only=True); no timings,
     # so that identical runs give identical files (history.csv has them).
@@ -115,6 +117,7 @@ def write_outputs(out_dir: str | Path, result: TrainResult, config: Training, se
         "loss_state_dict": result.loss.state_dict(),
         "config": config.to_dict(),
         "num_classes": result.num_classes,
+        train_set.KEY: train_set.identity(shard_dir),
         "seed": seed,
         "epochs_done": len(result.history),
     }

@@ -21,8 +21,10 @@ SHOWN = 10
 
 
 def read_text(path: Path) -> str:
+    # utf-8-sig: spreadsheet programs (Excel's "CSV UTF-8") start the file with a byte
+    # order mark, which would otherwise stick to the first header name.
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise UserError(
             f"{path} is not a UTF-8 text file ({error}); is it the right file?"

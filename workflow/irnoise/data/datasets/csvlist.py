@@ -6,12 +6,14 @@ above the root; symbolic links inside the root are followed as usual) unless
 options.allow_outside_root is true. Labels are class names, splits are train, test,
 query, gallery or val. A `test` row also joins the query and/or gallery split when its
 is_query / is_gallery flag is set (1, true or yes), so one test set can serve as both.
-Rows keep file order within each split.
+Rows keep file order within each split. A path's key is its normal form (`./a.jpg` and
+`a//b/../a.jpg` are both `a.jpg`), so that one image listed twice is found as a duplicate.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +102,7 @@ def load(root: Path, options: dict[str, Any]) -> DatasetIndex:
     splits: dict[str, list[Record]] = {}
     for number, row in rows:
         image = image_path(root, path, number, row["path"], outside_allowed)
-        record = Record(key=row["path"], path=image, label=row["label"])
+        record = Record(key=posixpath.normpath(row["path"]), path=image, label=row["label"])
         for split in row_splits(path, number, row):
             splits.setdefault(split, []).append(record)
     if not splits:

@@ -29,12 +29,29 @@ def is_image(name: str) -> bool:
     return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def images_under(directory: Path) -> list[Path]:
-    """Every image below `directory`, nested folders included, in no particular order."""
+def images_under(
+    directory: Path, visited: set[str] | None = None, others: frozenset[str] = frozenset()
+) -> list[Path]:
+    """Every image below `directory`, nested folders included, each real folder once.
+
+    Symbolic links to folders are followed, except to a folder read already (`visited`,
+    the real paths read so far, shared across a split's class folders), to one of the
+    `others` (the split's other class folders and the split folder: their images belong
+    to other classes) or to a folder above: a link back to a parent makes a loop, which
+    os.walk would follow 40 levels deep, listing every image again at each level.
+    """
+    visited = set() if visited is None else visited
+    top = os.path.realpath(directory)
     found = []
     for folder, subfolders, files in os.walk(directory, followlinks=True):
-        # Hidden folders are tool debris (.ipynb_checkpoints, .thumbnails), not classes.
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        real = os.path.realpath(folder)
+        if real in visited or (real != top and (real in others or top.startswith(real + os.sep))):
+            subfolders.clear()
+            continue
+        visited.add(real)
+        # Hidden folders are tool debris (.ipynb_checkpoints, .thumbnails), not classes;
+        # sorted, so that the route by which a linked folder is reached is always the same.
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         found.extend(Path(folder, name) for name in files if is_image(name))
     return found
 
@@ -51,6 +68,20 @@ def class_folders(directory: Path) -> list[Path]:
     return [entry for entry in entries if entry.is_dir() and not entry.name.startswith(".")]
 
 
+def refuse_linked_twins(directory: Path, folders: list[Path], what: str) -> None:
+    """Refuse two class folders that are one folder: its images would have two classes."""
+    read_as: dict[str, str] = {}
+    for folder in folders:
+        real = os.path.realpath(folder)
+        if real in read_as:
+            raise UserError(
+                f"{what} folders {read_as[real]!r} and {folder.name!r} in {directory} are one "
+                "folder (a symbolic link): its images would count under two classes; "
+                "remove the link"
+            )
+        read_as[real] = folder.name
+
+
 def class_folder_records(root: Path, directory: Path, what: str = "class") -> list[Record]:
     """One record per image of each class folder of `directory`, sorted by key.
 
@@ -60,9 +91,12 @@ def class_folder_records(root: Path, directory: Path, what: str = "class") -> li
     folders = class_folders(directory)
     if not folders:
         raise UserError(f"no {what} folders in {directory}; expected <{what}>/<image> inside it")
+    refuse_linked_twins(directory, folders, what)
     records, empty = [], []
+    visited: set[str] = set()
+    reserved = frozenset(os.path.realpath(path) for path in [directory, *folders])
     for folder in folders:
-        images = images_under(folder)
+        images = images_under(folder, visited, reserved)
         if not images:
             empty.append(folder.name)
         records.extend(

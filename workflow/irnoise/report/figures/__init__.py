@@ -38,6 +38,9 @@ STYLE = {
     "axes.spines.right": False,
     "errorbar.capsize": 3,
     "lines.markersize": 5,
+    # Every text is plain: a `$` in a class, dataset or experiment name is a dollar sign,
+    # not the start of a mathtext formula (an unpaired one made matplotlib raise).
+    "text.parse_math": False,
 }
 # Fixed colors per scheme so that the figures agree with one another.
 SCHEME_COLORS = {UNIFORM: "#d62728", SMALL: "#1f77b4", LARGE: "#2ca02c", CLEAN_SCHEME: "black"}
