@@ -72,7 +72,8 @@ def test_oracle_under_two_ddp_ranks_records_every_row_as_one_process_does(noisy_
     shards, labels, clean, noisy = noisy_shards
     one = train_with_ranks(shards, labels, tmp_path / "one", {"name": "oracle"}, 1)
     two = train_with_ranks(shards, labels, tmp_path / "two", {"name": "oracle"}, 2)
-    assert one["recall"] == two["recall"] == 1.0  # was 0.5 with 2 ranks: rank 0's rows only
+    # Before: recall 0.375 with 2 ranks (rank 0 wrote only the verdicts of its own rows).
+    assert one["recall"] == two["recall"] == 1.0
     assert one["dropped"] == two["dropped"] == int(np.sum(noisy != clean))
     for name in ("one", "two"):
         np.testing.assert_array_equal(np.load(tmp_path / name / "dropped.npy"), noisy != clean)
