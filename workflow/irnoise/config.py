@@ -163,6 +163,10 @@ class Experiment:
     threads: int
     runtime: int
     mem_mb: int
+    eval_runtime: int
+    eval_mem_mb: int
+    detect_runtime: int
+    detect_mem_mb: int
     keep_checkpoint: bool
     allow_cpu: bool
     methods: tuple[str, ...]

@@ -92,6 +92,23 @@ def job_mem_mb(wildcards):
     return experiment_of(wildcards).mem_mb
 
 
+def eval_runtime(wildcards):
+    return experiment_of(wildcards).eval_runtime
+
+
+def eval_mem_mb(wildcards):
+    return experiment_of(wildcards).eval_mem_mb
+
+
+def detect_runtime(wildcards):
+    """A detect job's minutes: its experiment's, or the one that scores a user's dataset."""
+    return experiment_of(wildcards).detect_runtime
+
+
+def detect_mem_mb(wildcards):
+    return experiment_of(wildcards).detect_mem_mb
+
+
 # --- data and noise ----------------------------------------------------------------
 
 

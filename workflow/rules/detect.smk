@@ -20,8 +20,8 @@ rule detect_run:
     threads: job_threads
     resources:
         gpu=one_gpu,
-        runtime=60,
-        mem_mb=job_mem_mb,
+        runtime=detect_runtime,
+        mem_mb=detect_mem_mb,
     params:
         config=detect_config,
     shell:
@@ -92,8 +92,8 @@ rule detect_dataset:
     threads: job_threads
     resources:
         gpu=one_gpu,
-        runtime=60,
-        mem_mb=job_mem_mb,
+        runtime=detect_runtime,
+        mem_mb=detect_mem_mb,
     params:
         config=detect_config,
         dataset=lambda w: dataset_identity(w.dataset),

@@ -20,8 +20,8 @@ rule evaluate:
     threads: job_threads
     resources:
         gpu=one_gpu,
-        runtime=60,
-        mem_mb=job_mem_mb,
+        runtime=eval_runtime,
+        mem_mb=eval_mem_mb,
     params:
         task=experiment_task,
         config=evaluation_config,

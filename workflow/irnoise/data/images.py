@@ -68,15 +68,17 @@ class UnsupportedPixels(CorruptImage):
     """Pixels whose range nothing in the file states (32-bit integers, floats)."""
 
 
-def prepare(data: bytes, image_size: int) -> bytes:
+def prepare(data: bytes, image_size: int, face_crop: float | None = None) -> bytes:
     """JPEG bytes for a shard: `data` itself when usable as it is, else a resized re-encoding.
 
+    With `face_crop`, the central `face_crop` share of each side is cut out first (then
+    resized to `image_size`), so the image is always re-encoded.
     Raises CorruptImage when the bytes cannot be decoded completely and without warnings.
     """
-    if is_small_jpeg(data, image_size):
+    if face_crop is None and is_small_jpeg(data, image_size):
         check_jpeg_data(data)
         return data
-    jpeg = reencode(data, image_size)  # Pillow's errors first: they say more than libjpeg's
+    jpeg = reencode(data, image_size, face_crop)  # Pillow's errors first: they say more than libjpeg's
     if data.startswith(START_OF_IMAGE):
         check_jpeg_data(data)
     return jpeg
@@ -159,10 +161,10 @@ def target_size(size: tuple[int, int], image_size: int) -> tuple[int, int]:
     return max(1, round(width * scale)), image_size
 
 
-def reencode(data: bytes, image_size: int) -> bytes:
-    """Decode, convert to RGB, shrink the shorter side to `image_size`, encode as JPEG."""
+def reencode(data: bytes, image_size: int, face_crop: float | None = None) -> bytes:
+    """Decode, convert to RGB, (center-crop,) shrink the shorter side to `image_size`, encode."""
     try:
-        image = decode(data, image_size)
+        image = decode(data, image_size) if face_crop is None else cropped(data, image_size, face_crop)
     except CorruptImage:
         raise
     except Exception as error:  # Pillow raises many types for bad input; all mean "corrupt"
@@ -179,6 +181,29 @@ def decode(data: bytes, image_size: int) -> Image.Image:
         # A large image is not a damaged one (Pillow still refuses absurd sizes).
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         return decode_strictly(data, image_size)
+
+
+UNLIMITED_SIZE = 1 << 30  # an image_size that never shrinks: the crop comes first
+
+
+def center_box(size: tuple[int, int], share: float) -> tuple[int, int, int, int]:
+    """The centered box holding `share` of each side (left, upper, right, lower)."""
+    width, height = size
+    crop_width, crop_height = max(1, round(width * share)), max(1, round(height * share))
+    left, upper = (width - crop_width) // 2, (height - crop_height) // 2
+    return left, upper, left + crop_width, upper + crop_height
+
+
+def cropped(data: bytes, image_size: int, face_crop: float) -> Image.Image:
+    """The central `face_crop` of each side, its shorter side resized to `image_size`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        full = decode_strictly(data, UNLIMITED_SIZE)
+    face = full.crop(center_box(full.size, face_crop))
+    shorter = min(face.size)
+    target = (round(face.width * image_size / shorter), round(face.height * image_size / shorter))
+    return face.resize(target, Image.Resampling.LANCZOS) if target != face.size else face
 
 
 def decode_strictly(data: bytes, image_size: int) -> Image.Image:

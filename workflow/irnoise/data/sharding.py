@@ -79,7 +79,7 @@ def prepare_record(record: Record, image_size: int, ship_kept: bool) -> Outcome:
     """The record's JPEG for the shard, or why it cannot be used (see Outcome)."""
     try:
         data = read_source(record)
-        jpeg = images.prepare(data, image_size)
+        jpeg = images.prepare(data, image_size, record.face_crop)
         return (None, None) if jpeg is data and not ship_kept else (jpeg, None)
     except images.CorruptImage as error:
         return None, str(error)

@@ -15,7 +15,7 @@ import torch
 
 from irnoise.train.losses import class_logits, has_class_head
 
-MAX_LOGITS_PER_CHUNK = 1 << 25  # rows x classes of one chunk of cosines (128 MB)
+MAX_LOGITS_PER_CHUNK = 1 << 24  # rows x classes of one chunk of float32 cosines (64 MB)
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,11 @@ class Margin:
 def head_margin(
     loss: torch.nn.Module, embeddings: np.ndarray, labels: np.ndarray, device: str = "cpu"
 ) -> Margin | None:
-    """The margin detector, or None when the loss has no class weights to compare with."""
+    """The margin detector, or None when the loss has no class weights to compare with.
+
+    Rows go to `device` (the GPU when there is one) a chunk at a time, and their cosines
+    stay there in float32: rows x classes never exists at once, in any precision.
+    """
     if not has_class_head(loss):
         return None
     scores = np.empty(len(labels), dtype=np.float64)
@@ -37,20 +41,22 @@ def head_margin(
         chunk = max(1, MAX_LOGITS_PER_CHUNK // classes)
         for start in range(0, len(labels), chunk):
             rows = slice(start, start + chunk)
-            batch = torch.from_numpy(np.ascontiguousarray(embeddings[rows])).to(device)
-            cosines = class_logits(loss, batch).double().cpu().numpy()
-            scores[rows], suggested[rows] = margins(cosines, labels[rows])
+            batch = torch.from_numpy(np.ascontiguousarray(embeddings[rows], dtype=np.float32))
+            cosines = class_logits(loss, batch.to(device)).float()
+            own = torch.from_numpy(np.asarray(labels[rows], dtype=np.int64)).to(device)
+            chunk_scores, chunk_suggested = margins(cosines, own)
+            scores[rows] = chunk_scores.cpu().numpy()
+            suggested[rows] = chunk_suggested.cpu().numpy()
     return Margin(scores, suggested)
 
 
-def margins(cosines: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(-(own - best other), argmax) of each row of class cosines."""
-    if labels.max(initial=0) >= cosines.shape[1]:
+def margins(cosines: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(-(own - best other), argmax) of each row of class cosines; overwrites `cosines`."""
+    if len(labels) and int(labels.max()) >= cosines.shape[1]:
         raise ValueError(
-            f"labels reach {labels.max()} but the class head has {cosines.shape[1]} classes"
+            f"labels reach {int(labels.max())} but the class head has {cosines.shape[1]} classes"
         )
-    rows = np.arange(len(labels))
-    own = cosines[rows, labels]
-    others = cosines.copy()
-    others[rows, labels] = -np.inf
-    return others.max(axis=1) - own, cosines.argmax(axis=1).astype(np.int64)
+    suggested = cosines.argmax(dim=1)
+    own = cosines.gather(1, labels[:, None])[:, 0]
+    cosines.scatter_(1, labels[:, None], -torch.inf)  # in place: no second rows x classes
+    return cosines.max(dim=1).values - own, suggested

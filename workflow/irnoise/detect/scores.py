@@ -62,7 +62,7 @@ def run_detectors(
     head = margin.head_margin(loss, embeddings, labels, device) if loss is not None else None
     if head is not None:
         result.add(MARGIN, head.scores, head.suggested)
-    center = prism_score.prism_scores(embeddings, labels)
+    center = prism_score.prism_scores(embeddings, labels, device)
     result.add(PRISM_DETECTOR, center.scores, center.suggested)
     return result
 

@@ -71,7 +71,8 @@ def evaluate_embeddings(
     if pairs is None:
         raise UserError(
             "the verification task needs pairs, and the evaluation shards have none "
-            "(pairs.npy): evaluate on an LFW-style dataset with pairs.txt"
+            "(pairs.npy): evaluate on an LFW-style dataset with pairs.txt, or an insightface "
+            "verification .bin (source verification_bin)"
         )
     return verification(embeddings_by_split["test"], labels_by_split["test"], pairs)
 

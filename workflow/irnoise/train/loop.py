@@ -35,6 +35,7 @@ from irnoise.train import checkpoint
 from irnoise.train.labels import check_labels, load_clean_labels
 from irnoise.train.losses import ClassPredictions, build_loss, has_class_head
 from irnoise.train.methods import SampleFilter
+from irnoise.train.methods.sharing import share_across_ranks
 from irnoise.train.models import build_model
 from irnoise.train.runtime import (
     Runtime,
@@ -111,6 +112,8 @@ def train(
             f"resuming from {Path(out_dir) / checkpoint.CHECKPOINT_NAME} after epoch {done}",
         )
     trainee = wrap_for_training(model, loss, config, runtime)
+    if sample_filter is not None and runtime.world_size > 1:
+        share_across_ranks(sample_filter, config.embedding_size)
     decoded = decoded_train_split(shard_dir, runtime)
     workers = 0 if decoded else loader_workers(config, threads)
     batch_size = max(1, config.batch_size // runtime.world_size)
@@ -138,7 +141,7 @@ def train(
         )
         with (
             progress_bar(images_per_rank, epoch, epochs, runtime) as progress,
-            uneven_inputs(trainee, runtime),
+            uneven_inputs(trainee, runtime, sample_filter),
         ):
             totals = run_epoch(
                 trainee,
@@ -222,6 +225,8 @@ def run_epoch(
             value, embeddings = train_step(
                 trainee, optimizer, images, labels, runtime.precision, keep
             )
+            if sample_filter is not None:
+                sample_filter.share()  # under DDP: every rank absorbs every rank's batch
             value_item = value.item()
             if not math.isfinite(value_item):
                 raise TrainingDiverged(

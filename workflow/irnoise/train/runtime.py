@@ -24,6 +24,7 @@ from torch import nn
 from irnoise.config import Training
 from irnoise.data.loader import DecodedSplit
 from irnoise.data.manifest import split_shards
+from irnoise.train.methods import SampleFilter
 from irnoise.train.trainee import Trainee
 
 
@@ -130,16 +131,27 @@ def reduce_totals(totals: torch.Tensor, runtime: Runtime) -> torch.Tensor:
     return totals
 
 
-def uneven_inputs(trainee: nn.Module, runtime: Runtime) -> contextlib.AbstractContextManager:
-    """Ranks read different shards, so their step counts differ; Join lets them finish."""
+def uneven_inputs(
+    trainee: nn.Module, runtime: Runtime, sample_filter: SampleFilter | None = None
+) -> contextlib.AbstractContextManager:
+    """Ranks read different shards, so their step counts differ; Join lets them finish.
+
+    A finished rank shadows the others' gradient all-reduce (DDP) and, with a filter,
+    their filter exchange, in the order a step runs them (backward, then exchange).
+    """
     if runtime.world_size == 1:
         return contextlib.nullcontext()
     from torch.distributed.algorithms.join import Join
 
+    from irnoise.train.methods.sharing import ExchangeJoinable
+
+    joinables = [trainee]
+    if sample_filter is not None:
+        joinables.append(ExchangeJoinable(sample_filter, runtime.device))
     stack = contextlib.ExitStack()
     # Join's exit calls warnings.simplefilter("once") for the whole process: keep ours.
     stack.enter_context(warnings.catch_warnings())
-    stack.enter_context(Join([trainee]))
+    stack.enter_context(Join(joinables))
     return stack
 
 

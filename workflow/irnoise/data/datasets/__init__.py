@@ -37,6 +37,7 @@ ADAPTERS = {
     "cars": "irnoise.data.datasets.cars",
     "folder": "irnoise.data.datasets.folder",
     "csv": "irnoise.data.datasets.csvlist",
+    "verification_bin": "irnoise.data.datasets.verification_bin",
 }
 
 # Which native layout each synthetic shape is written in (see irnoise.data.synthetic).

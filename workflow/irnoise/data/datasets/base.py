@@ -21,17 +21,26 @@ class Record:
     """One image: its native identifier (unique in its split), where its bytes are, its class.
 
     `offset` is -1 for an image file at `path`; otherwise `path` is an MXNet RecordIO
-    file (MS-Celeb-1M) and the image is the record starting at that byte offset.
+    file (MS-Celeb-1M) and the image is the record starting at that byte offset, or,
+    with a `length`, the image is the `length` bytes at `offset` (an insightface .bin).
+    `face_crop`: the share of each side kept around the center before resizing (LFW's
+    aligned-crop option); None keeps the whole image.
     """
 
     key: str
     path: Path
     label: str
     offset: int = -1
+    length: int = -1
+    face_crop: float | None = None
 
     def read_bytes(self) -> bytes:
         if self.offset < 0:
             return self.path.read_bytes()
+        if self.length >= 0:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                return handle.read(self.length)
         from irnoise.data.datasets.recordio import read_image_record
 
         return read_image_record(self.path, self.offset)

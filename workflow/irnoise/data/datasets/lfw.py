@@ -5,10 +5,20 @@ The test split is every image, sorted by path (`Name/Name_0001.jpg`), labelled b
 lists that many matched pairs `name\\tn1\\tn2` and as many mismatched pairs
 `name1\\tn1\\tname2\\tn2`, image n of a person being `<Name>/<Name>_<nnnn>.jpg`. The fold of
 a pair is its position divided by the fold's size (600 officially).
+
+Option `face_crop` (a share of the side, in (0, 1]): keep only the central part of each
+image before it is resized to the dataset's image_size, e.g. {face_crop: 0.5} keeps the
+central 125x125 of LFW's 250x250 and, with image_size 112, approximates the 112x112
+aligned crops that face models (MS1M's insightface crops) are trained on. It is a fixed
+center crop, not an alignment: LFW's images are centered on the face its detector found,
+at roughly one scale, but no landmarks are detected, nothing is rotated or warped, and
+faces off center or of unusual size stay so. For evaluation comparable to published face
+results, use insightface's lfw.bin (source verification_bin).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,8 +93,22 @@ def read_pairs(path: Path, rows: dict[str, int]) -> list[Pair]:
     return pairs
 
 
+def face_crop(options: dict[str, Any]) -> float | None:
+    share = options.get("face_crop")
+    if share is None:
+        return None
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        raise UserError(
+            f"lfw's option face_crop is the share of each side kept around the center, in "
+            f"(0, 1], e.g. {{face_crop: 0.5}}; got {share!r}"
+        )
+    return float(share)
+
+
 def load(root: Path, options: dict[str, Any]) -> DatasetIndex:
     records = class_folder_records(root, root, what="person")
+    if (share := face_crop(options)) is not None:
+        records = [dataclasses.replace(record, face_crop=share) for record in records]
     rows = {record.key: row for row, record in enumerate(records)}
     pairs = read_pairs(root / PAIRS, rows)
     return DatasetIndex(source="lfw", root=root, splits={"test": records}, pairs=pairs)

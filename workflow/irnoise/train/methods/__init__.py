@@ -4,7 +4,10 @@ A method other than `none` trains like `none` except that, per batch, a `SampleF
 returns a keep-mask and the loss sees only the kept samples. Filters see the embeddings
 (detached), the trained-on (noisy) labels and the train rows, never the clean labels.
 Each filter records its verdict per train row (`FilterRecord`), so that what it dropped
-can be compared with the truly changed labels afterwards.
+can be compared with the truly changed labels afterwards. A filter decides a batch with
+what it has absorbed so far, and absorbs the batch (its memory, its record) when the loop
+calls `share` after the optimizer step: under DDP every rank then absorbs every rank's
+batch (`sharing.py`), so filters and records are the same on all ranks.
 
 Methods and their sources (parameters and defaults in docs/methods.md):
 
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 
 from irnoise.plan import FIXED_MASK_METHODS, METHODS, PLAIN, PRISM, PRISM_GUESS
+from irnoise.train.methods.sharing import FilterStep, RankExchange
 
 
 class FilterRecord:
@@ -40,19 +44,45 @@ class FilterRecord:
 
 
 class SampleFilter:
-    """Keeps every sample; subclasses drop some. Call once per batch, in training order."""
+    """Keeps every sample; subclasses drop some. Call once per batch, in training order.
+
+    After each optimizer step the loop calls `share`, which absorbs the batch (with a
+    `RankExchange`, every rank's batch of that step); a caller that never calls it (one
+    process, e.g. a test) gets the previous batch absorbed at the next call.
+    """
 
     def __init__(self, rows: int) -> None:
         self.record = FilterRecord(rows)
         self.method: dict[str, Any] | None = None  # what build_filter was asked for
+        self.exchange: RankExchange | None = None  # set by the loop under DDP
+        self.pending: FilterStep | None = None
 
     def __call__(
         self, embeddings: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, epoch: int
     ) -> torch.Tensor:
+        if self.pending is not None and self.exchange is None:
+            self.share()
         with torch.no_grad():
-            keep = self.keep(embeddings.detach().float(), labels, rows, epoch)
-        self.record.update(rows, keep)
+            embeddings = embeddings.detach().float()
+            keep = self.keep(embeddings, labels, rows, epoch)
+        self.record.update(rows, keep)  # this rank's at once; the others' at `share`
+        self.pending = FilterStep(rows.cpu(), labels.cpu(), embeddings.cpu(), keep.cpu())
         return keep
+
+    def share(self) -> None:
+        """Absorb this step's batch: this rank's, or under DDP every rank's (rank order).
+
+        A rank without a batch this step (it ran out: DDP's Join) contributes nothing.
+        """
+        step, self.pending = self.pending, None
+        if self.exchange is not None:
+            step = self.exchange.gather(step)
+        if step is not None:
+            self.record.update(step.rows, step.keep)
+            self.absorb(step)
+
+    def absorb(self, step: FilterStep) -> None:
+        """Subclasses with a memory add the step's samples to it."""
 
     def keep(
         self, embeddings: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor, epoch: int

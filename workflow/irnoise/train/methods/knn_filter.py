@@ -9,7 +9,8 @@ the threshold, i.e. when some other label is at least twice as common around it.
 The memory bank holds the latest embedding of every train row seen so far (a whole-dataset
 feature bank, refreshed as batches pass); neighbors come from faiss (inner product on
 L2-normalised embeddings), excluding the sample's own row. During `warmup_epochs` the bank
-fills and everything is kept; a sample without neighbors yet is kept.
+fills and everything is kept; a sample without neighbors yet is kept. A batch is decided
+with the bank as it was before it; under DDP the bank absorbs every rank's batches.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from irnoise.train.methods import SampleFilter
+from irnoise.train.methods.sharing import FilterStep
 
 
 def neighbor_label_shares(
@@ -76,6 +78,10 @@ class KnnFilter(SampleFilter):
         else:
             shares = self.scaled_shares(features, own, row_ids)
             keep = ~(shares < self.threshold)  # NaN (no neighbors) keeps
-        self.bank[row_ids] = features
-        self.bank_labels[row_ids] = own
         return torch.from_numpy(keep).to(device)
+
+    def absorb(self, step: FilterStep) -> None:
+        """The step's samples (every rank's under DDP) replace their rows in the bank."""
+        rows = step.rows.numpy()
+        self.bank[rows] = nn.functional.normalize(step.embeddings, dim=1).numpy()
+        self.bank_labels[rows] = step.labels.numpy()

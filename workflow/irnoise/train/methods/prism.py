@@ -19,6 +19,9 @@ loss instead of inside a contrastive loss:
   window restarts from the last threshold.
 - Warm-up: the reference counts iterations; here whole epochs (`warmup_epochs`), during
   which everything is kept (and enqueued).
+- Under DDP (one batch per rank and step), every rank's memory enqueues every rank's kept
+  samples of the step, in rank order, so the memories and centers are the same on all
+  ranks; the threshold window is each rank's own (its batches' thresholds).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 from torch import nn
 
 from irnoise.train.methods import SampleFilter
+from irnoise.train.methods.sharing import FilterStep
 
 
 class PrismFilter(SampleFilter):
@@ -97,6 +101,10 @@ class PrismFilter(SampleFilter):
         else:
             self.update_centers()
             keep = self.select(self.scores(embeddings, labels))
-        self.memory.add_to_memory(embeddings[keep], labels[keep], int(keep.sum()))
-        self.last_classes = labels[keep]
         return keep.to(device)
+
+    def absorb(self, step: FilterStep) -> None:
+        """Enqueue the step's kept samples (every rank's under DDP, in rank order)."""
+        embeddings = nn.functional.normalize(step.embeddings, dim=1)[step.keep]
+        self.memory.add_to_memory(embeddings, step.labels[step.keep], int(step.keep.sum()))
+        self.last_classes = step.labels[step.keep]
