@@ -15,7 +15,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch
-from gpu_common import PeakMemory, Row, Sizes, baseline, bench_module, synchronize
 
 from irnoise.config import Training
 from irnoise.data import loader
@@ -25,6 +24,8 @@ from irnoise.evaluate import faiss_build, knn
 from irnoise.train.loop import run_epoch
 from irnoise.train.runtime import Runtime, wrap_for_training
 from irnoise.train.trainee import Trainee
+
+from gpu_common import PeakMemory, Row, Sizes, baseline, bench_module, synchronize
 
 # -- 2. the training step ---------------------------------------------------------------
 

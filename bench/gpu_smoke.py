@@ -14,6 +14,7 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import yaml
+
 from gpu_common import REPO, PeakMemory, Row, Sizes, workflow_helpers
 
 # "Same range" for a smoke metric: bf16 on the GPU vs float32 on the CPU after 2 epochs
