@@ -482,8 +482,6 @@ def schema_error_message(error: Any) -> str:
         return f"{where}: {error.message} (add it)"
     if error.validator == "pattern" and "description" in error.schema:
         return f"{where}: got {json.dumps(error.instance)}, expected {error.schema['description']}"
-    if error.validator == "propertyNames":
-        return f"{where}: got the key {json.dumps(error.instance)}, expected {error.message}"
     value = json.dumps(error.instance) if not isinstance(error.instance, dict) else "{...}"
     bound = error.validator_value
     expected = {
@@ -531,7 +529,7 @@ def check_method_params(config: Mapping[str, Any]) -> None:
             raise UserError(
                 f"experiments.{name}.method_params has parameters for {', '.join(unlisted)}, "
                 f"which experiments.{name}.methods ({', '.join(methods)}) does not list: add "
-                f"{' and '.join(unlisted)} to methods, or remove its parameters"
+                f"{' and '.join(unlisted)} to methods, or remove the parameters"
             )
 
 
