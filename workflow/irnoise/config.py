@@ -9,9 +9,13 @@ dataclasses, which have no defaults of their own. Snakemake fills its `config` o
 command run by hand uses the very defaults the workflow uses.
 
 Checks that would otherwise fail hours later, at train or evaluate time, run here, so
-that `snakemake -n` stops with one message naming the key: schemes within the grid,
-experiments naming configured datasets, and names safe as path parts (loss names and
-`loss_params` are checked by `irnoise.train.loss_check`, which common.smk runs next).
+that `snakemake -n` stops with one message naming the key: every number finite, each
+source's dataset options, schemes within the grid, experiments naming configured datasets,
+method parameters only for the methods an experiment lists, and names safe as path parts
+(loss names and `loss_params` are checked by `irnoise.train.loss_check`, which common.smk
+runs next). Commands check their JSON arguments against the same definitions
+(`check_method`, `check_dataset_source`, `check_setting`), so a command run by hand is held
+to the config's rules.
 
 Adding a key: add it, with its default, to the schema and a field to one dataclass below
 (`Training` if it changes a trained model, else `Experiment`).
@@ -26,6 +30,7 @@ import dataclasses
 import difflib
 import functools
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from irnoise.errors import UserError
-from irnoise.plan import PLAIN, RAW
+from irnoise.plan import PLAIN, PRISM, PRISM_GUESS, RAW
 
 SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 # Names become path parts (data/shards/<name>/, results/runs/<name>/...) and wildcards.
@@ -361,9 +366,10 @@ def load_study(config: Mapping[str, Any]) -> Study:
     Losses are checked apart (`irnoise.train.loss_check`): that check needs torch.
     """
     check_names(config)
-    config = with_defaults(config)
-    check_schema(config)
-    study = Study.from_mapping(config)
+    filled = with_defaults(config)
+    check_schema(filled)
+    check_method_params(config)
+    study = Study.from_mapping(filled)
     check_references(study)
     return study
 
@@ -386,16 +392,21 @@ def schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA.read_text())
 
 
-def schema_default(*keys: str) -> Any:
-    """The schema's default of one key: `schema_default("detect", "k")`, or under a definition,
-    `schema_default("$defs", "experiment", "threads")`. Commands take their option defaults
-    from here, so that a default is written once, in the schema."""
+def schema_node(*keys: str) -> Mapping[str, Any]:
+    """The schema's definition of one key: `schema_node("detect", "k")`, or under a
+    definition, `schema_node("$defs", "experiment", "threads")`."""
     node: Mapping[str, Any] = schema()
     if keys and keys[0] == "$defs":
         node, keys = node["$defs"][keys[1]], keys[2:]
     for key in keys:
         node = node["properties"][key]
-    return node["default"]
+    return node
+
+
+def schema_default(*keys: str) -> Any:
+    """The schema's default of one key (keys as for `schema_node`). Commands take their option
+    defaults from here, so that a default is written once, in the schema."""
+    return schema_node(*keys)["default"]
 
 
 def method_defaults(method: str) -> dict[str, Any]:
@@ -406,15 +417,37 @@ def method_defaults(method: str) -> dict[str, Any]:
 
 
 def schema_errors(instance: Any, definition: Mapping[str, Any]) -> list[str]:
-    """The first errors (at most 3) as key path, value and what was expected."""
+    """The first errors (at most 3) as key path, value and what was expected.
+
+    Every number must be finite, wherever it stands: JSON Schema's number type admits NaN
+    and infinity (YAML's .nan, .inf; Python's json reads NaN), which pass every bound.
+    """
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(definition)
+    # A part of the schema keeps its references (#/$defs/...) resolvable.
+    validator = jsonschema.Draft202012Validator({"$defs": schema()["$defs"]} | dict(definition))
     errors = sorted(
         validator.iter_errors(instance), key=lambda e: (len(e.path), list(map(str, e.path)))
     )
-    lines = [schema_error_message(error) for error in errors[:3]]
-    return lines + ([f"(and {len(errors) - 3} more)"] if len(errors) > 3 else [])
+    lines = [
+        f"{key_path(path)}: got {json.dumps(value)}, expected a finite number"
+        for path, value in non_finite_numbers(instance)
+    ]
+    lines += [schema_error_message(error) for error in errors]
+    return lines[:3] + ([f"(and {len(lines) - 3} more)"] if len(lines) > 3 else [])
+
+
+def non_finite_numbers(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple, float]]:
+    """(key path, value) of every NaN or infinite number in a JSON-like value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(path, value)]
+    if isinstance(value, Mapping):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return []
+    return [found for key, item in items for found in non_finite_numbers(item, (*path, key))]
 
 
 def check_schema(config: Mapping[str, Any]) -> None:
@@ -447,9 +480,13 @@ def schema_error_message(error: Any) -> str:
         unexpected = sorted(set(error.instance) - set(known))
         if known:
             return unknown_key_message(where, unexpected[0], known)
-        return f"{where}: unexpected key(s) {', '.join(map(repr, unexpected))}"
+        description = error.schema.get("description", "").rstrip(".")
+        why = f" ({description})" if description else ""
+        return f"{where}: unexpected key(s) {', '.join(map(repr, unexpected))}{why}"
     if error.validator == "required":
         return f"{where}: {error.message} (add it)"
+    if error.validator == "pattern" and "description" in error.schema:
+        return f"{where}: got {json.dumps(error.instance)}, expected {error.schema['description']}"
     value = json.dumps(error.instance) if not isinstance(error.instance, dict) else "{...}"
     bound = error.validator_value
     expected = {
@@ -483,6 +520,71 @@ def check_references(study: Study) -> None:
                 f"({', '.join(study.noise.schemes)}) does not run: add it to noise.schemes "
                 "or remove it from the experiment"
             )
+
+
+def check_method_params(config: Mapping[str, Any]) -> None:
+    """Each experiment gives parameters only for methods it lists (`config` as the user wrote
+    it: the defaults fill in every method's parameters): parameters of an unlisted method
+    would otherwise be ignored without a word."""
+    listed_by_default = schema_default("$defs", "experiment", "methods")
+    for name, experiment in (config.get("experiments") or {}).items():
+        methods = experiment.get("methods", listed_by_default)
+        unlisted = [key for key in experiment.get("method_params", {}) if key not in methods]
+        if unlisted:
+            raise UserError(
+                f"experiments.{name}.method_params has parameters for {', '.join(unlisted)}, "
+                f"which experiments.{name}.methods ({', '.join(methods)}) does not list: add "
+                f"{' and '.join(unlisted)} to methods, or remove the parameters"
+            )
+
+
+def method_definition(name: str) -> dict[str, Any]:
+    """The schema of a method given by hand (`irnoise train --method`): its name and its
+    method_params definition; PRISM's noise_rate, which the workflow sets to each run's true
+    level, is required (defined as prism_guess's)."""
+    methods = schema_node("$defs", "experiment", "method_params")["properties"]
+    definition = copy.deepcopy(methods.get(name, {"type": "object", "properties": {}}))
+    definition["additionalProperties"] = False
+    definition["properties"]["name"] = {"const": name}
+    if name == PRISM:
+        rate = methods[PRISM_GUESS]["properties"]["noise_rate"]
+        definition["properties"]["noise_rate"] = {k: v for k, v in rate.items() if k != "default"}
+        definition["required"] = ["noise_rate"]
+    return definition
+
+
+def check_method(values: Mapping[str, Any], where: str = "--method") -> dict[str, Any]:
+    """A method's JSON ({"name": ..., parameters}) checked against the schema's definitions:
+    a known name, its own parameters only, each within its bounds."""
+    names = schema_node("$defs", "experiment", "methods")["items"]
+    naming = {"type": "object", "required": ["name"], "properties": {"name": names}}
+    if lines := schema_errors(dict(values), naming):
+        raise UserError(f"{where}: " + "; ".join(lines) + f" (one of {', '.join(names['enum'])})")
+    if lines := schema_errors(dict(values), method_definition(values["name"])):
+        raise UserError(f"{where}: " + "; ".join(lines))
+    return dict(values)
+
+
+def check_dataset_source(values: Mapping[str, Any], where: str) -> None:
+    """A command's dataset ({source, root, options}, e.g. detect's --dataset) against the
+    schema's dataset definition: a known source, and the options that source takes."""
+    dataset = schema_node("$defs", "dataset")
+    definition = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["source"],
+        "properties": {key: dataset["properties"][key] for key in ("source", "root", "options")},
+        "allOf": dataset["allOf"],
+    }
+    if lines := schema_errors(dict(values), definition):
+        raise UserError(f"{where}: " + "; ".join(lines))
+
+
+def check_setting(value: Any, where: str, *keys: str) -> None:
+    """One command-line value against the schema's definition of a key (keys as for
+    `schema_node`), e.g. detect's --top against detect.top."""
+    if lines := schema_errors(value, schema_node(*keys)):
+        raise UserError(f"{where}: " + "; ".join(line.partition(": ")[2] for line in lines))
 
 
 # --- YAML ---------------------------------------------------------------------------------

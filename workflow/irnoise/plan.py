@@ -42,6 +42,9 @@ CLEAN_SCHEME = "clean"
 CLEAN_LEVEL = "0"  # the clean run's level, as it appears in paths
 RUN_SCHEMES = (CLEAN_SCHEME, *NOISE_SCHEMES)
 
+# A dataset's splits, in the order shards list them (docs/design.md, "Shards").
+SPLITS = ("train", "test", "query", "gallery", "val")
+
 RETRIEVAL, CLASSIFICATION, VERIFICATION = "retrieval", "classification", "verification"
 TASKS = (RETRIEVAL, CLASSIFICATION, VERIFICATION)
 

@@ -39,8 +39,10 @@ from irnoise.plan import (
 # change (settings found good are remembered), and only in the main Snakemake, not in
 # each cluster job's Snakemake, which parses this file again.
 try:
-    config.update(with_defaults(config))
+    # The study from the config as written (some checks tell given keys from defaults),
+    # then the defaults filled in.
     STUDY = load_study(config)
+    config.update(with_defaults(config))
     if workflow.is_main_process:
         from irnoise.train.loss_check import check_losses
 

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from irnoise.config import schema_default
+from irnoise.config import check_setting, schema_default
 from irnoise.plan import DETECTORS
 
 
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> None:
     from irnoise.detect import scores
 
     evaluation, detect = read_settings(args.config)
+    dataset = read_dataset(args.dataset)
+    check_setting(args.top, "--top", "detect", "top")
     device = setup(args.threads)
     embeddings, labels, loss = embed_train(args, device, evaluation)
     result = scores.run_detectors(
@@ -65,7 +67,22 @@ def run(args: argparse.Namespace) -> None:
     )
     scores.save(args.out, result)
     if args.csv or args.picture:
-        write_user_outputs(args, result)
+        write_user_outputs(args, result, dataset)
+
+
+def read_dataset(text: str | None) -> dict[str, Any] | None:
+    """--dataset's JSON (source, root, options), checked against the config schema."""
+    from irnoise.arguments import json_object
+    from irnoise.config import check_dataset_source
+    from irnoise.errors import UserError
+
+    if text is None:
+        return None
+    dataset = json_object(text, "--dataset")
+    check_dataset_source(dataset, "--dataset")
+    if not isinstance(dataset.get("root"), str):
+        raise UserError("--dataset: root: the dataset's folder is needed to name its files")
+    return dataset
 
 
 def read_settings(text: str) -> tuple[Any, Any]:
@@ -87,12 +104,11 @@ def embed_train(args: argparse.Namespace, device: str, evaluation: Any):
     from irnoise.commands.evaluate import embed_split
     from irnoise.data.manifest import split_count
     from irnoise.train import train_set
-    from irnoise.train.labels import check_labels, load_clean_labels, load_labels
+    from irnoise.train.labels import load_clean_labels, train_labels
     from irnoise.train.models import load_trained
 
-    clean = load_clean_labels(args.shards)
-    labels = load_labels(args.labels) if args.labels else clean
-    num_classes = check_labels(labels, clean)
+    labels = train_labels(args.shards, args.labels)
+    num_classes = int(load_clean_labels(args.shards).max(initial=-1)) + 1
     model, loss, payload = load_trained(args.model, device)
     train_set.check_trained_on(payload, args.model, args.shards, num_classes)
     total = split_count(args.shards, "train")
@@ -102,8 +118,9 @@ def embed_train(args: argparse.Namespace, device: str, evaluation: Any):
     return embeddings, labels, loss
 
 
-def write_user_outputs(args: argparse.Namespace, result: Any) -> None:
-    from irnoise.arguments import json_object
+def write_user_outputs(
+    args: argparse.Namespace, result: Any, dataset: dict[str, Any] | None
+) -> None:
     from irnoise.data.manifest import read_manifest
     from irnoise.detect import suspicious, training_rows
     from irnoise.errors import UserError
@@ -116,11 +133,11 @@ def write_user_outputs(args: argparse.Namespace, result: Any) -> None:
     names = training_rows.class_names(args.shards)
     say_unjudged(suspicious.unjudged_classes(result.labels, names))
     if args.csv:
-        dataset = json_object(args.dataset, "--dataset") if args.dataset else None
         files = training_rows.train_files(read_manifest(args.shards), dataset, len(result.labels))
         suspicious.write_suspicious_csv(args.csv, result, args.detector, files, names)
     if args.picture:
-        rows = suspicious.top_rows(result, args.detector, max(args.top, 1))
+        # Never more than the rows there are (--top is bounded by the schema, too).
+        rows = suspicious.top_rows(result, args.detector, min(args.top, len(result.labels)))
         images = training_rows.read_images(args.shards, suspicious.rows_to_show(result, rows))
         suspicious.draw_top_suspicious(args.picture, result, args.detector, rows, images, names)
 

@@ -40,9 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_options(text: str, source: str) -> dict:
     from irnoise.arguments import json_object
+    from irnoise.config import check_dataset_source
     from irnoise.errors import UserError
 
     options = json_object(text, "--options")
+    check_dataset_source({"source": source, "options": options}, "--source/--options")
     if source == "synthetic" and "shape" not in options:
         raise UserError(
             "--source synthetic needs the imitated dataset's shape: "

@@ -32,10 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from irnoise.atomic import save_npy
-    from irnoise.train.labels import load_clean_labels, load_labels
+    from irnoise.train.labels import train_labels
     from irnoise.train.methods.subcenter import keep_mask_from_model
 
-    labels = load_labels(args.labels) if args.labels else load_clean_labels(args.shards)
+    labels = train_labels(args.shards, args.labels)
     keep = keep_mask_from_model(
         str(args.model), str(args.shards), labels, args.threshold, args.threads
     )

@@ -108,9 +108,10 @@ def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from irnoise import jobs
     from irnoise.arguments import json_object
-    from irnoise.config import Training
+    from irnoise.config import Training, check_method
 
     config = Training.from_mapping(json_object(args.config, "--config"))
+    method = check_method(json_object(args.method, "--method")) if args.method else None
     cpus = args.threads
     if "LOCAL_RANK" not in os.environ:  # torchrun's ranks: the launching process holds it
         jobs.lock_run(args.out_dir)
@@ -123,7 +124,6 @@ def run(args: argparse.Namespace) -> None:
         os.execv(argv[0], argv)
     from irnoise.train.job import run_training
 
-    method = json_object(args.method, "--method") if args.method else None
     run_training(
         args.shards,
         args.labels,

@@ -18,7 +18,7 @@ from irnoise.config import Training
 from irnoise.errors import UserError
 from irnoise.plan import ORACLE
 from irnoise.train import checkpoint
-from irnoise.train.labels import load_clean_labels, load_labels
+from irnoise.train.labels import load_clean_labels, train_labels
 from irnoise.train.loop import HISTORY_COLUMNS, TrainResult, train
 from irnoise.train.methods import SampleFilter
 from irnoise.train.runtime import shutdown
@@ -46,7 +46,7 @@ def run_training(
     """
     if not isinstance(config, Training):
         config = Training.from_mapping(config)
-    labels = load_labels(labels_path) if labels_path else load_clean_labels(shard_dir)
+    labels = train_labels(shard_dir, labels_path)
     sample_filter = method_filter(method, shard_dir, labels, keep_path, config)
     result = train(shard_dir, labels, config, seed, out_dir, threads, sample_filter)
     if result.runtime.is_main and sample_filter is not None:

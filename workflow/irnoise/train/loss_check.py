@@ -21,8 +21,18 @@ from irnoise.errors import UserError
 LOSS_FILLED = frozenset({"num_classes", "embedding_size", "descriptors_dim"})
 
 
+# Loss arguments that take pytorch-metric-learning objects, which a YAML or JSON config
+# cannot hold (a string there fails only inside the training loop), and what to do instead.
+OBJECT_ARGUMENTS = {
+    "distance": "the loss's own distance applies; for another one, choose a loss built on it",
+    "reducer": "the loss's default reducer (the mean over the batch) applies",
+    "embedding_regularizer": "regularize with the experiment's weight_decay instead",
+    "weight_regularizer": "regularize with the experiment's weight_decay instead",
+    "weight_init_func": "the loss initializes its class weights its own way",
+}
+
 # Bump when check_loss checks more: settings cached as good are then checked again.
-LOSS_CHECK_VERSION = 1
+LOSS_CHECK_VERSION = 2
 
 
 def loss_check_key(experiment: Experiment) -> str:
@@ -81,6 +91,7 @@ def check_loss(experiment: Experiment) -> None:
                 f"{where}.loss_params: {training.loss} takes no argument {key!r}{filled}; "
                 f"its arguments: {', '.join(sorted(accepted - LOSS_FILLED))}"
             )
+    check_no_objects(training, where)
     missing = sorted(required - given - LOSS_FILLED)
     if missing:
         raise UserError(f"{where}.loss_params: {training.loss} needs {', '.join(missing)}")
@@ -91,6 +102,17 @@ def check_loss(experiment: Experiment) -> None:
             f"and {training.loss} has none: use ArcFaceLoss, NormalizedSoftmaxLoss, "
             "CosFaceLoss, ... or another task"
         )
+
+
+def check_no_objects(training: Training, where: str) -> None:
+    """No loss_params value stands for an object (null, the loss's default, is fine)."""
+    for key, value in sorted(training.loss_params.items()):
+        if key in OBJECT_ARGUMENTS and value is not None:
+            raise UserError(
+                f"{where}.loss_params.{key}: {training.loss} takes a pytorch-metric-learning "
+                f"object there, which a config cannot hold (got {value!r}): leave {key} out; "
+                f"{OBJECT_ARGUMENTS[key]}"
+            )
 
 
 def probe_loss(training: Training, where: str) -> Any:

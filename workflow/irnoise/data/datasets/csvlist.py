@@ -20,10 +20,10 @@ from typing import Any
 from irnoise.data.datasets import annotation_files
 from irnoise.data.datasets.base import DatasetIndex, Record
 from irnoise.errors import UserError
+from irnoise.plan import SPLITS
 
 REQUIRED = ["path", "label", "split"]
 FLAGS = ["is_query", "is_gallery"]
-SPLITS = ("train", "test", "query", "gallery", "val")
 TRUE, FALSE = ("1", "true", "yes"), ("", "0", "false", "no")
 
 LAYOUT = """\

@@ -14,9 +14,9 @@ from typing import Any
 from irnoise.data.datasets.annotation_files import listing
 from irnoise.data.datasets.base import DatasetIndex, Record
 from irnoise.errors import UserError
+from irnoise.plan import SPLITS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-KNOWN_SPLITS = ("train", "test", "query", "gallery", "val")
 
 LAYOUT = """\
 <root>/<split>/<class>/<image>   e.g. <root>/train/dog/0001.jpg, <root>/test/cat/0042.png
@@ -118,7 +118,7 @@ def split_folders(root: Path, options: dict[str, Any]) -> dict[str, Path]:
         return {split: root / folder for split, folder in chosen.items()}
     if chosen is not None:
         return {split: root / split for split in chosen}
-    return {split: root / split for split in KNOWN_SPLITS if (root / split).is_dir()}
+    return {split: root / split for split in SPLITS if (root / split).is_dir()}
 
 
 def required_files(root: Path, options: dict[str, Any]) -> list[Path]:
@@ -131,7 +131,7 @@ def load(root: Path, options: dict[str, Any]) -> DatasetIndex:
     folders = split_folders(root, options)
     if not folders:
         raise UserError(
-            f"no split folders ({', '.join(KNOWN_SPLITS)}) in {root}.\nExpected layout:\n{LAYOUT}"
+            f"no split folders ({', '.join(SPLITS)}) in {root}.\nExpected layout:\n{LAYOUT}"
         )
     splits = {split: class_folder_records(root, folder) for split, folder in folders.items()}
     return DatasetIndex(source="folder", root=root, splits=splits)
