@@ -59,8 +59,9 @@ def train_with_ranks(shards, labels, out, method, processes: int) -> dict:
     args = argparse.Namespace(
         shards=shards, labels=labels, config=json.dumps(TINY), seed=0, out_dir=out,
         threads=processes, keep_checkpoint=False, method=json.dumps(method), keep=None,
+        allow_cpu=True,
     )  # fmt: skip
-    command = train_command.torchrun_argv(args, processes)
+    command = train_command.torchrun_argv(args, processes, cpus=processes)
     if processes == 1:  # the same `irnoise.cli train ...`, without torchrun
         command = [sys.executable, "-m", *command[6:]]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)

@@ -194,7 +194,8 @@ def shards(tmp_path_factory) -> Path:
 def train(tmp_path: Path, shards: Path, *extra: str) -> list[str]:
     return [
         "train",
-        *("--shards", str(shards), "--config", "{}", "--out-dir", str(tmp_path / "run")),
+        # gpus: 0, so that the check of the inputs is reached on a machine without CUDA.
+        *("--shards", str(shards), "--config", '{"gpus": 0}', "--out-dir", str(tmp_path / "run")),
         *extra,
     ]
 
