@@ -29,7 +29,9 @@ import numpy as np
 from irnoise.evaluate.knn import normalized
 from irnoise.evaluate.metrics import allowed_false_positives
 
-BLOCK_ROWS = 1024  # similarity rows computed at once: 1024 x 13k float32 is ~54 MB
+# Similarity rows computed at once: 256 x 13k scores, and at most as many candidate
+# negatives (rows and score: ~70 MB on LFW), whatever N.
+BLOCK_ROWS = 256
 # Negatives kept beyond those the threshold of the data needs: the allowed count itself
 # again (a resample's threshold moves by a few of its standard deviations, sqrt-sized),
 # plus a floor for small sets, where this keeps every negative.
@@ -78,7 +80,8 @@ def all_pairs(
         same = labels[rows][:, None] == labels[None, :]
         a, b = np.nonzero(later & same)
         positives.append((np.stack([rows[a], b], axis=1), scores[a, b]))
-        a, b = np.nonzero(later & ~same)
+        # Only negatives at or above the lowest kept score can enter the top.
+        a, b = np.nonzero(later & ~same & (scores >= top.floor()))
         top.add(scores[a, b], np.stack([rows[a], b], axis=1))
     negative_rows, negative_scores = top.descending()
     return AllPairs(
@@ -112,11 +115,11 @@ class _TopScores:
         self.scores = np.empty(0, np.float32)
         self.rows = np.empty((0, 2), np.int64)
 
+    def floor(self) -> float:
+        """The lowest score a candidate needs to enter (-inf while the top is not full)."""
+        return float(self.scores.min(initial=np.inf)) if len(self.scores) >= self.size else -np.inf
+
     def add(self, scores: np.ndarray, rows: np.ndarray) -> None:
-        if len(self.scores) >= self.size:
-            # Only candidates at or above the lowest kept score can enter.
-            better = scores >= self.scores.min(initial=np.inf)
-            scores, rows = scores[better], rows[better]
         scores = np.concatenate([self.scores, scores.astype(np.float32)])
         rows = np.concatenate([self.rows, rows.astype(np.int64)])
         if len(scores) > self.size:
