@@ -19,6 +19,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from irnoise.evaluate.all_pairs import all_pairs, tpr_at_fpr_all_pairs
 from irnoise.evaluate.metrics import tpr_at_fpr
 from irnoise.evaluate.per_query import save_per_query
 
@@ -34,6 +35,8 @@ EXPERIMENTS = {
                  {"accuracy": 0.74}, 0.25),
 }  # fmt: skip
 TPR = "TPR@FPR=1e-3"
+ALL_PAIRS_TPR = "TPR@FPR=1e-3 (all pairs)"
+IDENTITIES = 40  # of the fake verification test images
 SCHEME_HARM = {"uniform": 1.0, "small": 0.6, "large": 0.3}
 EPOCHS = 8
 QUERIES = 400  # per run: small, so that table tests stay fast
@@ -104,7 +107,29 @@ def per_query_arrays(task: str, targets: dict, experiment: str, seed: int, run_s
     arrays |= {"scores": scores, "is_same": is_same, "folds": np.arange(PAIRS) % 10}
     metrics[TPR] = tpr_at_fpr(scores, is_same, 1e-3)
     metrics["verification_accuracy"] = targets["verification_accuracy"]
-    return arrays, metrics
+    pairs, labels = fake_all_pairs(run_seed, separation)
+    metrics[ALL_PAIRS_TPR] = tpr_at_fpr_all_pairs(pairs, 1e-3)
+    return arrays | all_pairs_arrays(pairs, labels), metrics
+
+
+def fake_all_pairs(run_seed: int, separation: float):
+    """All pairs of QUERIES test images of IDENTITIES identities, clustered the tighter
+    the better the model."""
+    labels = np.arange(QUERIES) % IDENTITIES
+    centers = np.random.default_rng(IDENTITIES).normal(0, 1, (IDENTITIES, 16))
+    noise = np.random.default_rng(run_seed + 2).normal(0, 1, (QUERIES, 16))
+    return all_pairs(centers[labels] * separation / 2 + noise, labels, 1e-3), labels
+
+
+def all_pairs_arrays(pairs, labels: np.ndarray) -> dict:
+    return {
+        "labels": labels,
+        "all_pairs_positive_rows": pairs.positive_rows,
+        "all_pairs_positive_scores": pairs.positive_scores,
+        "all_pairs_negative_rows": pairs.negative_rows,
+        "all_pairs_negative_scores": pairs.negative_scores,
+        "all_pairs_negatives": np.array(pairs.negatives),
+    }
 
 
 def write_history(root: Path, experiment: str, scheme: str, level: float, seed: int) -> Path:

@@ -217,6 +217,11 @@ def test_verification_protocol():
     assert values["R@1"] == retrieval_metrics(embeddings, labels, ks=(1,)).recall[1]
     assert counts["pairs"] == 400 and counts["folds"] == 10 and counts["queries"] == 60
     assert counts["positive_pairs"] + counts["negative_pairs"] == 400
+    assert counts["all_positive_pairs"] + counts["all_negative_pairs"] == 60 * 59 // 2
+    same = labels[:, None] == labels[None, :]
+    later = np.triu(np.ones((60, 60), bool), k=1)
+    every = unit @ unit.T
+    assert values["TPR@FPR=1e-3 (all pairs)"] == tpr_at_fpr(every[later], same[later], 1e-3)
 
 
 def test_classification_needs_train_classes():
@@ -276,7 +281,12 @@ def test_classification_top1(model_path, datasets, tmp_path):
 
 def test_verification(model_path, datasets, tmp_path):
     result = evaluate(model_path, datasets["lfw"], "verification", tmp_path / "metrics.json")
-    assert set(result["metrics"]) == {"TPR@FPR=1e-3", "verification_accuracy", "R@1"}
+    assert set(result["metrics"]) == {
+        "TPR@FPR=1e-3",
+        "TPR@FPR=1e-3 (all pairs)",
+        "verification_accuracy",
+        "R@1",
+    }
     assert all(0 <= value <= 1 for value in result["metrics"].values())
     assert result["counts"]["pairs"] == 64 and result["counts"]["folds"] == 4
 

@@ -168,7 +168,10 @@ def test_report_captions_render() -> None:
     from docutils.core import publish_parts
     from docutils.writers import get_writer_class
 
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    from irnoise.config import with_defaults
+
+    # As common.smk does: the schema fills every default into the config captions read.
+    config = with_defaults(yaml.safe_load((REPO / "config.yaml").read_text()))
     config.setdefault("reference_histograms", ["sop_train", "cub_train"])
     params = types.SimpleNamespace(names="synth_sop", references="sop_train", level="0.4", seed=0)
     snakemake = types.SimpleNamespace(config=config, params=params)

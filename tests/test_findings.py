@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +24,11 @@ RESAMPLES = 400
 TASKS = {"sop": "retrieval", "inshop": "retrieval", "faces": "verification",
          "imagenet": "classification"}  # fmt: skip
 TRAIN = {name: f"synth_{name}" for name in TASKS}
-METRIC = {"retrieval": "R@1", "classification": "accuracy", "verification": "TPR@FPR=1e-3"}
+METRIC = {
+    "retrieval": "R@1",
+    "classification": "accuracy",
+    "verification": "TPR@FPR=1e-3 (all pairs)",
+}
 
 
 def metrics(values: dict[tuple[str, str, float], tuple[float, float]], seed: int = 0):
@@ -217,7 +222,7 @@ def test_c4_is_inconclusive_without_the_5_percent_level():
     values = {("faces", "clean", 0.0): (0.8, 0.01), ("faces", "uniform", 0.1): (0.1, 0.01)}
     found = row(findings.build_findings(study(values, levels=(0.1,))), "C4", "faces")
     assert found.verdict == INCONCLUSIVE
-    assert found.note.startswith("missing: faces uniform 5% (TPR@FPR=1e-3)")
+    assert found.note.startswith("missing: faces uniform 5% (TPR@FPR=1e-3 (all pairs))")
 
 
 def row_of(rows, claim: str, experiment: str, level: float) -> dict[str, str]:
@@ -252,6 +257,25 @@ def test_findings_command_end_to_end(tmp_path: Path):
     markdown = (tmp_path / "findings.md").read_text()
     assert "| C4 face verification breaks down at 5% uniform noise | faces | 5% |" in markdown
     assert "paired two-stage bootstrap (200 resamples)" in markdown
+
+
+def test_c4_reads_tpr_over_all_pairs_of_test_images_not_the_listed_pairs(tmp_path: Path):
+    rows = run_findings(tmp_path, seeds=(0, 1), levels=(0.05,))
+    c4 = row_of(rows, "C4", "faces", 0.05)
+    assert c4["effect_measure"] == "drop of TPR@FPR=1e-3 over all pairs of test images, %"
+    assert not c4["note"].startswith("missing") and float(c4["low"]) < float(c4["high"])
+    runs = [json.loads(p.read_text()) for p in sorted(tmp_path.rglob("metrics.json"))]
+
+    def drop(metric: str) -> float:
+        def mean(scheme: str) -> float:
+            values = [r["metrics"][metric] for r in runs if r["run"]["experiment"] == "faces"
+                      and r["run"]["scheme"] == scheme]  # fmt: skip
+            return float(np.mean(values))
+
+        return 100 * (1 - mean("uniform") / mean("clean"))
+
+    assert float(c4["effect"]) == pytest.approx(drop("TPR@FPR=1e-3 (all pairs)"))
+    assert drop("TPR@FPR=1e-3 (all pairs)") != pytest.approx(drop("TPR@FPR=1e-3"))
 
 
 def test_findings_show_the_achieved_noise_beside_the_nominal_level(tmp_path: Path):

@@ -180,7 +180,7 @@ def test_missing_clean_run_is_named(tmp_path):
 
 
 def test_markdown_has_methods_by_scheme_and_level(table3_inputs):
-    text = markdown(build_table3(*table3_inputs, (), RESAMPLES, CONFIDENCE))
+    text = markdown(build_table3(*table3_inputs, (), RESAMPLES, CONFIDENCE), CONFIDENCE)
     assert "| method | uniform 0.1 |" in text
     assert "| prism | " in text and "Share of the drop recovered" in text
 
@@ -196,7 +196,7 @@ def test_markdown_marks_shares_of_an_unmeasurable_drop(tmp_path):
                 for s in SEEDS
             ]
     table = build_table3(metrics_frame(metrics), read_filters([]), (), RESAMPLES, CONFIDENCE)
-    text = markdown(table)
+    text = markdown(table, CONFIDENCE)
     recovered_block = text.split("Share of the drop recovered")[1].split("###")[0]
     prism_line = next(line for line in recovered_block.splitlines() if line.startswith("| prism"))
     small, uniform = prism_line.split("|")[2:4]  # columns sorted: small 0.1, uniform 0.1
@@ -223,6 +223,7 @@ def test_figure_is_drawn(table3_inputs, tmp_path):
         build_table3(*table3_inputs, (), RESAMPLES, CONFIDENCE),
         tmp_path / "t3.csv",
         tmp_path / "t3.md",
+        CONFIDENCE,
     )
     out = tmp_path / "fig.png"
     assert main(["figure", "recovered_share", "--out", str(out), str(tmp_path / "t3.csv")]) == 0

@@ -214,12 +214,14 @@ class Plan:
         }
         return sorted(used)
 
-    def label_stats_files(self) -> list[str]:
-        """Stats of every train dataset's label file in the grid (Table 2, Figure 3)."""
+    def label_stats_files(self, schemes: list[str] | None = None) -> list[str]:
+        """Stats of every train dataset's label file in the grid (Table 2, Figure 3), or
+        of the given schemes' only (Table 1: the uniform scheme)."""
         return [
             f"{labels_path(dataset, scheme, level, seed)}.json"
             for dataset in self.train_datasets()
             for scheme in self.study.noise.schemes
+            if schemes is None or scheme in schemes
             for level in self.levels
             for seed in self.seeds
         ]

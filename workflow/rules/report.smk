@@ -21,6 +21,7 @@ rule table1:
     input:
         metrics=PLAN.run_files("metrics.json", schemes=[TABLE1_SCHEME]),
         per_query=PLAN.run_files("per_query.npz", schemes=[TABLE1_SCHEME]),
+        stats=PLAN.label_stats_files(schemes=[TABLE1_SCHEME]),
     output:
         csv=report(
             "results/table1.csv", caption="../report/table1.rst", category="Tables"
@@ -34,7 +35,7 @@ rule table1:
         resamples=STUDY.statistics.resamples,
         confidence=STUDY.statistics.confidence,
     shell:
-        "irnoise table1 --out {output.csv:q} --md {output.md:q}"
+        "irnoise table1 --out {output.csv:q} --md {output.md:q} --stats {input.stats:q}"
         " --resamples {params.resamples} --confidence {params.confidence}"
         " --per-query {input.per_query:q} -- {input.metrics:q} 2>> $(attempt_log {log:q})"
 

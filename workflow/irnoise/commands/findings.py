@@ -1,11 +1,10 @@
 """The paper's claims C1-C4 tested on this run: results/findings.csv and findings.md.
 
 One row per claim (and per retrieval experiment and level where the claim is made per
-level), with the paper's figure, our effect estimate, its 95% paired bootstrap interval
-(over seeds and test queries, from the runs' per_query.npz) and a verdict: reproduced,
-contradicted or inconclusive. The rules are in irnoise.report.findings and
-docs/findings.md.
-"""
+level), with the paper's figure, our effect estimate, its seed-level t interval from a
+paired bootstrap (over seeds and test queries, from the runs' per_query.npz) and a
+verdict: reproduced, contradicted or inconclusive. The rules are in
+irnoise.report.findings and docs/findings.md."""
 
 from __future__ import annotations
 
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
         findings_markdown,
     )
     from irnoise.report.intervals import grid_resamples
-    from irnoise.report.table2 import load_stats
+    from irnoise.report.table2 import load_stats, mean_by_cell
 
     frame = load_metrics(args.metrics_json)
     grid = grid_resamples(
@@ -62,16 +61,4 @@ def run(args: argparse.Namespace) -> None:
     findings = build_findings(build_study(frame, grid, corrupted, achieved))
     write_text(args.out, findings_frame(findings).to_csv(index=False))
     md_path = args.md or Path(args.out).with_suffix(".md")
-    write_text(md_path, findings_markdown(findings, grid.seeds, args.resamples))
-
-
-def mean_by_cell(records, field: str) -> dict[tuple[str, str, float], float]:
-    """Mean over seeds of a label stats figure (`corrupted_pct`: % of corrupted classes;
-    `noise_rate_pct`: % of labels actually changed) per (train dataset, scheme, level)."""
-    import statistics
-    from collections import defaultdict
-
-    values = defaultdict(list)
-    for record in records:
-        values[(record.dataset, record.scheme, record.level)].append(getattr(record, field))
-    return {key: statistics.mean(v) for key, v in values.items()}
+    write_text(md_path, findings_markdown(findings, grid.seeds, args.resamples, args.confidence))

@@ -3,7 +3,9 @@
 Reads runs from their metrics.json files (as the workflow passes them) and/or from
 results/metrics.csv; writes the table as CSV (values and drops in %) and as Markdown
 beside it (same name, .md) unless --md names another file. With --per-query (the runs'
-per_query.npz), every relative drop gets its 95% paired bootstrap interval.
+per_query.npz), every relative drop gets its seed-level t interval (the config's
+statistics.confidence); with --stats (the uniform label files' stats), every level gets
+the noise rate achieved on each train dataset beside the nominal one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NPZ",
         help="per_query.npz of the same runs: intervals for the drops",
     )
+    parser.add_argument(
+        "--stats",
+        nargs="*",
+        default=[],
+        metavar="STATS_JSON",
+        help="label stats data/labels/<dataset>/uniform/<level>/seed<seed>.json: the "
+        "achieved noise rate beside the nominal level",
+    )
     add_bootstrap_arguments(parser)
     parser.add_argument(
         "metrics_json",
@@ -37,14 +47,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from irnoise.report.collect import load_metrics
     from irnoise.report.intervals import grid_resamples
-    from irnoise.report.table1 import HEADLINE_METRICS, build_table1, uniform_runs, write_table1
+    from irnoise.report.table1 import (
+        HEADLINE_METRICS,
+        NOISE_SCHEME,
+        build_table1,
+        uniform_runs,
+        write_table1,
+    )
+    from irnoise.report.table2 import load_stats, mean_by_cell
 
     frame = uniform_runs(load_metrics(args.metrics_json, args.metrics))
     resamples = None
     if args.per_query:
         metrics = {metric for names in HEADLINE_METRICS.values() for metric in names}
         resamples = grid_resamples(frame, args.per_query, metrics, args.resamples, args.confidence)
-    table = build_table1(frame, resamples)
+    achieved = {
+        (dataset, level): pct
+        for (dataset, scheme, level), pct in mean_by_cell(
+            load_stats(args.stats), "noise_rate_pct"
+        ).items()
+        if scheme == NOISE_SCHEME
+    }
+    table = build_table1(frame, resamples, achieved)
     seeds = sorted(set(frame["seed"].astype(int)))
     md_path = args.md or Path(args.out).with_suffix(".md")
-    write_table1(table, seeds, args.out, md_path, args.resamples if resamples else 0)
+    write_table1(
+        table, seeds, args.out, md_path, args.resamples if resamples else 0, args.confidence
+    )

@@ -3,7 +3,7 @@
 Reads method none's clean and noisy runs and every method's runs from their metrics.json
 files (and their per_query.npz, for intervals over test queries too), and the filtering
 methods' filter.json files; writes the tidy table as CSV (R@1,
-the share of the drop recovered, and the filters' precision and recall, each with a 95%
+the share of the drop recovered, and the filters' precision and recall, each with an
 interval, in %) and as Markdown beside it (same name, .md) unless --md names another file.
 """
 
@@ -42,4 +42,4 @@ def run(args: argparse.Namespace) -> None:
     table = build_table3(
         frame, read_filters(args.filters), args.per_query, args.resamples, args.confidence
     )
-    write_table3(table, args.out, args.md or Path(args.out).with_suffix(".md"))
+    write_table3(table, args.out, args.md or Path(args.out).with_suffix(".md"), args.confidence)

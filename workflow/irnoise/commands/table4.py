@@ -3,7 +3,7 @@
 Takes every noisy run's detect.npz (--scores), its noisy label file (--labels) and the
 train dataset's shard directory (--clean, for the clean labels), in the same order; writes
 results/table4.csv (AUROC, average precision, precision and recall at T; mean over seeds
-with a 95% bootstrap interval) and the same table in Markdown.
+with a seed-level t interval) and the same table in Markdown.
 """
 
 from __future__ import annotations
@@ -28,4 +28,4 @@ def run(args: argparse.Namespace) -> None:
 
     per_run = per_run_metrics(args.scores, args.labels, args.clean)
     table = build_table4(per_run, args.resamples, args.confidence)
-    write_table4(table, args.out, args.md or Path(args.out).with_suffix(".md"))
+    write_table4(table, args.out, args.md or Path(args.out).with_suffix(".md"), args.confidence)

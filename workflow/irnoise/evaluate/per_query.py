@@ -9,8 +9,12 @@ the test split for leave-one-out retrieval and faces, val for classification). K
   same-label item among the k nearest), `valid` (bool: the query has a same-label item,
   i.e. it counts in R@k and MAP@R), `average_precision` (float, NaN where not valid);
 - classification: `correct` (bool: top-1 at the true class);
-- verification: `scores` (cosine score of each pair), `is_same`, `folds`, and the R@1
-  arrays of the test images `ks` (= [1]), `hits`, `valid`.
+- verification: `scores` (cosine score of each pair), `is_same`, `folds`, the R@1
+  arrays of the test images `ks` (= [1]), `hits`, `valid`, and for TPR@FPR over all
+  pairs of test images (`irnoise.evaluate.all_pairs`) their identities `labels`, every
+  positive pair `all_pairs_positive_rows` (n x 2) with `all_pairs_positive_scores`, the
+  highest negatives `all_pairs_negative_rows` with `all_pairs_negative_scores`
+  (descending) and the count of all negatives `all_pairs_negatives`.
 
 The metrics of metrics.json are exactly recomputable from these arrays
 (`irnoise.report.metric_samples`).
@@ -31,7 +35,11 @@ FILENAME = "per_query.npz"
 REQUIRED = {
     "retrieval": ("ks", "hits", "valid", "average_precision"),
     "classification": ("correct",),
-    "verification": ("scores", "is_same", "folds", "ks", "hits", "valid"),
+    "verification": (
+        *("scores", "is_same", "folds", "ks", "hits", "valid", "labels"),
+        *("all_pairs_positive_rows", "all_pairs_positive_scores", "all_pairs_negatives"),
+        *("all_pairs_negative_rows", "all_pairs_negative_scores"),
+    ),
 }
 
 

@@ -6,7 +6,9 @@ The task decides the protocol (docs/design.md, "Metrics"):
   or the `query` split against the `gallery` split (In-Shop): R@1, R@2, R@4, R@8, MAP@R;
 - classification: top-1 `accuracy` of the class logits of the `val` split;
 - verification: `TPR@FPR=1e-3` and 10-fold `verification_accuracy` on the cosine scores
-  of the pairs of the `test` split, and `R@1` of every test image against all others.
+  of the pairs of the `test` split, `TPR@FPR=1e-3 (all pairs)` over every pair of two
+  test images (`irnoise.evaluate.all_pairs`), and `R@1` of every test image against all
+  others.
 
 Metric values are fractions in [0, 1], NaN where undefined; counts say what was scored;
 per-query arrays (`irnoise.evaluate.per_query`) are what a bootstrap resamples.
@@ -20,12 +22,14 @@ import numpy as np
 
 from irnoise.errors import UserError
 from irnoise.evaluate import metrics
+from irnoise.evaluate.all_pairs import AllPairs, all_pairs, tpr_at_fpr_all_pairs
 from irnoise.evaluate.knn import normalized
 from irnoise.plan import TASKS
 
 RETRIEVAL_KS = (1, 2, 4, 8)
 VERIFICATION_FPR = 1e-3
 TPR_NAME = "TPR@FPR=1e-3"  # the metric name (docs/design.md, "Metrics"), for VERIFICATION_FPR
+ALL_PAIRS_TPR_NAME = f"{TPR_NAME} (all pairs)"  # the same over every pair of test images
 
 Metrics = dict[str, float]
 Counts = dict[str, int]
@@ -118,8 +122,10 @@ def verification(
     scores = pair_scores(embeddings, pairs[:, 0], pairs[:, 1])
     is_same, folds = pairs[:, 2].astype(bool), pairs[:, 3]
     recall = metrics.retrieval_metrics(embeddings, labels, ks=(1,), map_at_r=False)
+    every_pair = all_pairs(embeddings, labels, VERIFICATION_FPR)
     values = {
         TPR_NAME: metrics.tpr_at_fpr(scores, is_same, VERIFICATION_FPR),
+        ALL_PAIRS_TPR_NAME: tpr_at_fpr_all_pairs(every_pair, VERIFICATION_FPR),
         "verification_accuracy": metrics.verification_accuracy(scores, is_same, folds),
         "R@1": recall.recall[1],
     }
@@ -128,9 +134,25 @@ def verification(
         "positive_pairs": int(is_same.sum()),
         "negative_pairs": int((~is_same).sum()),
         "folds": len(np.unique(folds)),
+        "all_positive_pairs": len(every_pair.positive_scores),
+        "all_negative_pairs": every_pair.negatives,
+        "all_negative_pairs_kept": len(every_pair.negative_scores),
     } | _retrieval_counts(recall)
     arrays = {"scores": scores, "is_same": is_same, "folds": folds}
+    arrays |= _all_pairs_arrays(every_pair, labels)
     return values, counts, arrays | _retrieval_arrays(recall, (1,))
+
+
+def _all_pairs_arrays(pairs: AllPairs, labels: np.ndarray) -> Arrays:
+    """What the bootstrap of TPR@FPR over all pairs needs (`irnoise.evaluate.per_query`)."""
+    return {
+        "labels": np.asarray(labels, dtype=np.int64),
+        "all_pairs_positive_rows": pairs.positive_rows,
+        "all_pairs_positive_scores": pairs.positive_scores,
+        "all_pairs_negative_rows": pairs.negative_rows,
+        "all_pairs_negative_scores": pairs.negative_scores,
+        "all_pairs_negatives": np.array(pairs.negatives, dtype=np.int64),
+    }
 
 
 def pair_scores(embeddings: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

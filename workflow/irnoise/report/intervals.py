@@ -34,12 +34,22 @@ from irnoise.report.metric_samples import metric_samples
 if TYPE_CHECKING:
     import pandas as pd
 
-METHOD = (
-    "95% intervals: seed-level t intervals, estimate +- t(seeds - 1) x the standard error "
-    "of a paired two-stage bootstrap ({resamples} resamples) over the seeds and the test "
-    "queries (pairs for TPR@FPR, drawn within same/different identity): the clean and the "
-    "noisy run of a seed are scored on the same resampled queries; no interval with one seed"
-)
+
+def method_text(resamples: int, confidence: float) -> str:
+    """How the intervals of a table or the findings are made, for their legends."""
+    return (
+        f"{percent(confidence)} intervals: seed-level t intervals, estimate +- t(seeds - 1) x "
+        f"the standard error of a paired two-stage bootstrap ({resamples} resamples) over the "
+        "seeds and the test queries (listed pairs for TPR@FPR, drawn within same/different "
+        "identity; over all pairs of test images, the images drawn within identity): the "
+        "clean and the noisy run of a seed are scored on the same resampled queries; no "
+        "interval with one seed"
+    )
+
+
+def percent(confidence: float) -> str:
+    """A confidence level as a legend writes it: 0.95 -> '95%'."""
+    return f"{100 * confidence:g}%"
 
 
 @dataclass(frozen=True)

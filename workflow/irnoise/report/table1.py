@@ -4,21 +4,27 @@ Rows are experiment x metric; columns the clean value and the value at each unif
 level, in %, as the mean over seeds with the sample std beside it (`<column>_std`, empty
 for one seed), then the relative drop per level, `drop@<level>` = (clean - noisy) / clean,
 also in %. Means are taken before the drop, as in the paper. With the runs' per-query
-arrays, each drop gets its 95% paired bootstrap interval (`drop@<level>_low`, `_high`, in
-%; `irnoise.report.intervals`).
+arrays, each drop gets its seed-level t interval at the config's statistics.confidence
+(`drop@<level>_low`, `_high`, in %; `irnoise.report.intervals`). With the label stats,
+`achieved@<level>` is the noise rate actually achieved on the experiment's train dataset
+(labels changed, %, mean over seeds) beside the nominal level (empty without stats).
+Verification experiments report TPR@FPR=1e-3 on the listed pairs and over all pairs of
+test images.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from irnoise.atomic import write_text
 from irnoise.errors import UserError
+from irnoise.evaluate.tasks import ALL_PAIRS_TPR_NAME, TPR_NAME
 from irnoise.plan import CLEAN_SCHEME, TABLE1_SCHEME, clean_run, level_name
 from irnoise.report.collect import summarize, with_relative_drop
-from irnoise.report.intervals import METHOD, Condition, GridResamples
+from irnoise.report.intervals import Condition, GridResamples, method_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +33,7 @@ NOISE_SCHEME = TABLE1_SCHEME
 # The paper's choice per task; a face set evaluated on LFW reports retrieval and verification.
 HEADLINE_METRICS = {
     "retrieval": ("R@1",),
-    "verification": ("R@1", "TPR@FPR=1e-3"),
+    "verification": ("R@1", TPR_NAME, ALL_PAIRS_TPR_NAME),
     "classification": ("accuracy",),
 }
 TASK_ORDER = tuple(HEADLINE_METRICS)
@@ -83,9 +89,17 @@ def row_order(summary: pd.DataFrame) -> list[tuple[str, str]]:
     ]
 
 
-def build_table1(frame: pd.DataFrame, resamples: GridResamples | None = None) -> pd.DataFrame:
+Achieved = Mapping[tuple[str, float], float]  # (train dataset, level) -> % labels changed
+
+
+def build_table1(
+    frame: pd.DataFrame,
+    resamples: GridResamples | None = None,
+    achieved: Achieved | None = None,
+) -> pd.DataFrame:
     """Table 1 from the tidy metrics table (values as fractions in, percentages out), with
-    the drops' intervals when `resamples` are given (NaN where a condition has none)."""
+    the drops' intervals when `resamples` are given (NaN where a condition has none) and
+    the achieved noise rates of `achieved` (NaN where it has none)."""
     import pandas as pd
 
     stats = with_relative_drop(summarize(headline_metrics(uniform_runs(frame))))
@@ -93,7 +107,7 @@ def build_table1(frame: pd.DataFrame, resamples: GridResamples | None = None) ->
     levels = sorted(set(noisy["level"]))
     indexed = stats.set_index(["experiment", "metric", "scheme", "level"])
     rows = [
-        table_row(indexed, experiment, metric, levels, resamples)
+        table_row(indexed, experiment, metric, levels, resamples, achieved or {})
         for experiment, metric in row_order(stats)
     ]
     return pd.DataFrame(rows, columns=table_columns(levels))
@@ -103,6 +117,7 @@ def table_columns(levels: list[float]) -> list[str]:
     columns = [*ID_COLUMNS, "clean", "clean_std"]
     for level in levels:
         columns += [level_name(level), f"{level_name(level)}_std"]
+    columns += [f"achieved@{level_name(level)}" for level in levels]
     for level in levels:
         drop = f"drop@{level_name(level)}"
         columns += [drop, f"{drop}_low", f"{drop}_high"]
@@ -115,6 +130,7 @@ def table_row(
     metric: str,
     levels: list[float],
     resamples: GridResamples | None = None,
+    achieved: Achieved | None = None,
 ) -> dict[str, object]:
     if (experiment, metric, CLEAN_SCHEME, 0.0) not in indexed.index:
         raise UserError(
@@ -135,6 +151,7 @@ def table_row(
         cell = indexed.loc[key] if key in indexed.index else None
         row[name] = math.nan if cell is None else 100 * cell["mean"]
         row[f"{name}_std"] = math.nan if cell is None else 100 * cell["std"]
+        row[f"achieved@{name}"] = (achieved or {}).get((clean["train"], level), math.nan)
         row[f"drop@{name}"] = math.nan if cell is None else 100 * cell["drop"]
         interval = (
             resamples.drop(Condition(experiment, NOISE_SCHEME, level, metric))
@@ -162,9 +179,11 @@ def _drop(value: float, low: float, high: float) -> str:
     return f"{value:.1f}% [{low:.1f}, {high:.1f}]"
 
 
-def table1_markdown(table: pd.DataFrame, seeds: list[int], resamples: int = 0) -> str:
+def table1_markdown(
+    table: pd.DataFrame, seeds: list[int], resamples: int = 0, confidence: float = math.nan
+) -> str:
     """A readable Markdown rendering of Table 1 with its legend (`resamples`: of the
-    intervals' bootstrap, 0 when the table has none)."""
+    intervals' bootstrap, 0 when the table has none; `confidence`: their level)."""
     levels = [
         column[len("drop@") :]
         for column in table.columns
@@ -172,17 +191,19 @@ def table1_markdown(table: pd.DataFrame, seeds: list[int], resamples: int = 0) -
     ]
     header = ["Experiment", "Dataset", "Metric", "Clean"]
     header += [f"{float(level) * 100:g}% noise" for level in levels]
+    header += [f"Achieved @{float(level) * 100:g}%" for level in levels]
     header += [f"Drop @{float(level) * 100:g}%" for level in levels]
     lines = [
         "# Table 1: uniform label noise",
         "",
         "| " + " | ".join(header) + " |",
-        "|" + "---|" * 3 + "---:|" * (1 + 2 * len(levels)),
+        "|" + "---|" * 3 + "---:|" * (1 + 3 * len(levels)),
     ]
     for row in table.to_dict("records"):
         cells = [row["experiment"], row["dataset"], row["metric"]]
         cells.append(_cell(row["clean"], row["clean_std"]))
         cells += [_cell(row[level], row[f"{level}_std"]) for level in levels]
+        cells += [_percent(row.get(f"achieved@{level}", math.nan)) for level in levels]
         cells += [
             _drop(row[f"drop@{level}"], row[f"drop@{level}_low"], row[f"drop@{level}_high"])
             for level in levels
@@ -194,10 +215,12 @@ def table1_markdown(table: pd.DataFrame, seeds: list[int], resamples: int = 0) -
     else:
         spread = f"one run per cell (seed {names})"
     legend = (
-        f"Values in %: {spread}. Drop: relative drop of the mean, (clean - noisy) / clean, in %"
+        f"Values in %: {spread}. Achieved: labels actually changed in the train dataset "
+        "(% of its samples, mean over seeds), beside the nominal level. Drop: relative drop "
+        "of the mean, (clean - noisy) / clean, in %"
     )
     if resamples:
-        legend += f"; [low, high]: {METHOD.format(resamples=resamples)}"
+        legend += f"; [low, high]: {method_text(resamples, confidence)}"
     lines += ["", legend + ".", ""]
     return "\n".join(lines)
 
@@ -208,6 +231,7 @@ def write_table1(
     csv_path: str | os.PathLike,
     md_path: str | os.PathLike,
     resamples: int = 0,
+    confidence: float = math.nan,
 ) -> None:
     write_text(csv_path, table.to_csv(index=False))
-    write_text(md_path, table1_markdown(table, seeds, resamples))
+    write_text(md_path, table1_markdown(table, seeds, resamples, confidence))

@@ -48,6 +48,17 @@ def load_stats(paths: Iterable[str | Path]) -> list[Record]:
     return [_record_of(Path(path)) for path in paths]
 
 
+def mean_by_cell(records: Iterable[Record], field: str) -> dict[tuple[str, str, float], float]:
+    """Mean over seeds of a record's figure (`corrupted_pct`: % of corrupted classes;
+    `noise_rate_pct`: % of labels actually changed) per (dataset, scheme, level)."""
+    values: dict[tuple[str, str, float], list[float]] = {}
+    for record in records:
+        values.setdefault((record.dataset, record.scheme, record.level), []).append(
+            getattr(record, field)
+        )
+    return {key: statistics.mean(v) for key, v in values.items()}
+
+
 def _record_of(path: Path) -> Record:
     try:
         stats = json.loads(path.read_text())

@@ -2,15 +2,15 @@
 
 For each experiment, method, scheme and level of the Table 3 grid:
 
-- R@1: the mean over seeds, with a 95% interval;
+- R@1: the mean over seeds, with a seed-level t interval (statistics.confidence);
 - the share of the drop recovered, (method_noisy - none_noisy) / (none_clean - none_noisy)
   of the seed means (1 = back to the clean model, 0 = no better than plain training,
-  negative = worse), with a 95% interval; undefined where noise costs nothing;
-- that drop itself, none_clean - none_noisy in R@1 points, with its 95% interval: where
+  negative = worse), with its interval; undefined where noise costs nothing;
+- that drop itself, none_clean - none_noisy in R@1 points, with its interval: where
   the interval does not lie above 0, plain training lost no measurable R@1 and the share divides by
   noise (the markdown marks those shares);
 - for filtering methods, the precision and recall of the rows they dropped against the
-  rows whose label the noise changed (each run's filter.json), mean over seeds, with 95%
+  rows whose label the noise changed (each run's filter.json), mean over seeds, with
   intervals.
 
 Intervals (`irnoise.report.bootstrap`, docs/statistics.md): with every run's
@@ -250,12 +250,16 @@ NO_DROP_NOTE = (
 )
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """Rows method, columns scheme x level, one block per statistic and experiment."""
+def markdown(table: pd.DataFrame, confidence: float) -> str:
+    """Rows method, columns scheme x level, one block per statistic and experiment
+    (`confidence`: the level of the intervals)."""
+    from irnoise.report.intervals import percent
+
+    interval = f"[{percent(confidence)} interval]"
     titles = {
-        "r1": "R@1 (%), mean over seeds [95% interval]",
-        "drop": "R@1 lost to the noise by plain training (points) [95% interval]",
-        "recovered": "Share of the drop recovered (%) [95% interval]",
+        "r1": f"R@1 (%), mean over seeds {interval}",
+        "drop": f"R@1 lost to the noise by plain training (points) {interval}",
+        "recovered": f"Share of the drop recovered (%) {interval}",
         "precision": "Precision of the dropped rows vs the changed labels (%)",
         "recall": "Recall of the changed labels among the dropped rows (%)",
     }
@@ -300,9 +304,14 @@ def drop_is_measurable(row: pd.Series) -> bool:
     return not np.isfinite(row["drop_low"]) or row["drop_low"] > 0
 
 
-def write_table3(table: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike):
+def write_table3(
+    table: pd.DataFrame,
+    csv_path: str | os.PathLike,
+    md_path: str | os.PathLike,
+    confidence: float,
+):
     from irnoise.atomic import atomic_path, write_text
 
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4g")
-    write_text(md_path, markdown(table))
+    write_text(md_path, markdown(table, confidence))

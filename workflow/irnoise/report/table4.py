@@ -4,7 +4,7 @@ For every noisy run, the changed samples (noisy label != clean label) are the po
 and the detector's suspicion scores rank them (`irnoise.detect.evaluation`): AUROC,
 average precision, precision@T and recall@T with T = the number of changed labels.
 Rows are experiment x detector x scheme x level; each metric is the mean over seeds with
-its 95% seed-level t interval (`<metric>_low`, `<metric>_high`; empty
+its seed-level t interval (statistics.confidence) (`<metric>_low`, `<metric>_high`; empty
 with fewer than two seeds).
 """
 
@@ -137,7 +137,9 @@ def cell(row: pd.Series, metric: str) -> str:
     return f"{value:.3f}"
 
 
-def markdown(table: pd.DataFrame) -> str:
+def markdown(table: pd.DataFrame, confidence: float) -> str:
+    from irnoise.report.intervals import percent
+
     header = ["experiment", "detector", "scheme", "level", "T", *METRIC_TITLES.values()]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
@@ -146,7 +148,7 @@ def markdown(table: pd.DataFrame) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     seeds = int(table["seeds"].max())
     note = (
-        f"Mean over {seeds} seeds [95% bootstrap interval over seeds]."
+        f"Mean over {seeds} seeds [{percent(confidence)} seed-level t interval]."
         if seeds > 1
         else "One seed: no interval."
     )
@@ -156,6 +158,11 @@ def markdown(table: pd.DataFrame) -> str:
     )
 
 
-def write_table4(table: pd.DataFrame, csv_path: str | os.PathLike, md_path: str | os.PathLike):
+def write_table4(
+    table: pd.DataFrame,
+    csv_path: str | os.PathLike,
+    md_path: str | os.PathLike,
+    confidence: float,
+):
     write_text(csv_path, table.to_csv(index=False, float_format="%.6g"))
-    write_text(md_path, markdown(table))
+    write_text(md_path, markdown(table, confidence))

@@ -4,7 +4,7 @@ One panel per retrieval experiment: the relative drop of R@1, (clean - noisy) / 
 against the noise level, one line per scheme (uniform, small classes, large classes).
 A last panel puts the same drops against the percentage of training classes the noise
 corrupted (`corrupted_classes_pct` of the label stats files). Points are means over
-seeds; error bars are the drops' 95% paired bootstrap intervals (seeds and test queries)
+seeds; error bars are the drops' seed-level t intervals (seeds and test queries)
 when the runs' per_query.npz are given (--per-query), else the std over seeds of the
 per-seed drops when there are several.
 """
@@ -200,6 +200,7 @@ def warn_unmatched(drops: pd.DataFrame, corrupted: pd.DataFrame) -> None:
 
 def draw(args: argparse.Namespace) -> None:
     from irnoise.report.figures import panel_grid, save_figure
+    from irnoise.report.intervals import percent
 
     drops = retrieval_drops(
         args.metrics, args.metric, args.per_query, args.resamples, args.confidence
@@ -209,7 +210,7 @@ def draw(args: argparse.Namespace) -> None:
     seeds = drops["seeds"].max()
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
     if args.per_query:
-        spread = f"mean over {seeds} seed(s), 95% paired bootstrap intervals"
+        spread = f"mean over {seeds} seed(s), {percent(args.confidence)} seed-level t intervals"
     figure, axes = panel_grid(
         len(experiments) + (corrupted is not None),
         f"Relative drop of {args.metric} = (clean − noisy) / clean, by noise scheme ({spread})",

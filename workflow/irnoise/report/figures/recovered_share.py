@@ -1,7 +1,7 @@
 """Share of the drop recovered by each noise-robust method, per scheme (Table 3).
 
 One panel per experiment and level; a group of bars per scheme, one bar per method (method
-none is the 0 line by definition, the clean model is 100%), with the 95% intervals of
+none is the 0 line by definition, the clean model is 100%), with the seed-level t intervals of
 results/table3.csv as error bars where there are several seeds. The axis spans -150% to
 200%: a share beyond (a method that collapses, or a drop too small to divide by) would
 flatten every other bar, so its bar is cut at the edge and labelled with its value. A

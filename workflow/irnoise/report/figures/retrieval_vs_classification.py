@@ -1,12 +1,12 @@
 """Retrieval against classification: what uniform label noise costs each task.
 
 Table 1 as a picture. Left: each experiment's headline metric (R@1 for retrieval,
-accuracy for classification, R@1 and TPR@FPR=1e-3 for verification) against the uniform
-noise level, clean at 0. Right: its relative drop, (clean - noisy) / clean. Points are
-means over seeds; error bars on the left the std over seeds when there are several; on
-the right the drop's 95% paired bootstrap interval (seeds and test queries) when the
-runs' per_query.npz are given (--per-query), else the std over seeds.
-"""
+accuracy for classification, R@1 and TPR@FPR=1e-3, on the listed pairs and over all
+pairs, for verification) against the uniform noise level, clean at 0. Right: its
+relative drop, (clean - noisy) / clean. Points are means over seeds; error bars on the
+left the std over seeds when there are several; on the right the drop's seed-level t
+interval (seeds and test queries) when the runs' per_query.npz are given (--per-query),
+else the std over seeds."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 # Shades within a task family, so that two retrieval sets differ but still read as retrieval.
 TASK_COLORMAPS = {"retrieval": "Blues", "verification": "Purples", "classification": "Reds"}
-METRIC_LINESTYLES = {"TPR@FPR=1e-3": "--"}
+METRIC_LINESTYLES = {"TPR@FPR=1e-3": "--", "TPR@FPR=1e-3 (all pairs)": ":"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,14 +84,16 @@ def line_styles(drops: pd.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
 
 def draw(args: argparse.Namespace) -> None:
     from irnoise.report.figures import panel_grid, percent_axis, plot_series, save_figure
-    from irnoise.report.intervals import drop_error
+    from irnoise.report.intervals import drop_error, percent
     from irnoise.report.table1 import row_order
 
     drops = uniform_drops(args.metrics, args.per_query, args.resamples, args.confidence)
     seeds = drops["seeds"].max()
     spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
     if args.per_query:
-        spread = f"{seeds} seed(s); left ± std, right 95% bootstrap intervals"
+        spread = (
+            f"{seeds} seed(s); left ± std, right {percent(args.confidence)} seed-level t intervals"
+        )
     figure, (values_axis, drop_axis) = panel_grid(
         2, f"Uniform label noise: retrieval against classification ({spread})"
     )
