@@ -51,7 +51,10 @@ def test_knn_disagreement_matches_a_naive_loop():
         weights = np.clip(cosine[i, others], 0, None)
         weights = weights if weights.sum() > 0 else np.ones(5)
         neighbor_labels = labels[others]
-        expected = weights[neighbor_labels != labels[i]].sum() / weights.sum()
+        share = weights[neighbor_labels == labels[i]].sum() / weights.sum()
+        classmates = int((labels == labels[i]).sum()) - 1
+        attainable = sorted(weights, reverse=True)[:classmates]
+        expected = 1 - share / (sum(attainable) / weights.sum()) if classmates else 1.0
         assert vote.scores[i] == pytest.approx(expected, abs=1e-5)
         totals = {c: weights[neighbor_labels == c].sum() for c in set(neighbor_labels)}
         assert totals[vote.suggested[i]] == pytest.approx(max(totals.values()), abs=1e-5)
@@ -89,9 +92,28 @@ def test_knn_probabilities_are_the_weighted_vote():
     hoods = knn.neighborhoods(embeddings, k=4)
     probabilities = knn.knn_probabilities(noisy, hoods, num_classes=4, smoothing=0.0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
-    vote = knn.disagreement(noisy, hoods)
     own = probabilities[np.arange(len(noisy)), noisy]
-    np.testing.assert_allclose(own, 1.0 - vote.scores, atol=1e-6)
+    weights = knn.vote_weights(hoods.similarities)
+    share = (weights * (noisy[hoods.ids] == noisy[:, None])).sum(axis=1) / weights.sum(axis=1)
+    np.testing.assert_allclose(own, share, atol=1e-6)
+
+
+def test_knn_score_is_not_confounded_with_class_size():
+    """Clean rows of 4-image classes against a mislabelled row of a 40-image class."""
+    rng = np.random.default_rng(5)
+    sizes = [40, 40] + [4] * 10
+    clean = np.repeat(np.arange(len(sizes)), sizes)
+    centers = rng.normal(size=(len(sizes), 16)) * 3
+    embeddings = (centers[clean] + 0.05 * rng.normal(size=(len(clean), 16))).astype(np.float32)
+    noisy = clean.copy()
+    noisy[0] = 1  # a large-class row carries the other large class's label
+    vote = knn.disagreement(noisy, knn.neighborhoods(embeddings, k=10))
+    small_clean = np.flatnonzero(np.isin(clean, np.arange(2, len(sizes))))
+    # Before: 1 - own share >= 0.7 for every clean row of a 4-image class (3 classmates
+    # among 10 neighbors); normalized by the attainable share, they score ~0.
+    assert vote.scores[small_clean].max() < 0.05
+    assert vote.scores[0] > vote.scores[small_clean].max()
+    assert roc_auc_score(noisy != clean, vote.scores) == 1.0
 
 
 def test_cleanlab_path_agrees_with_calling_cleanlab_directly():

@@ -224,6 +224,12 @@ def subcenter_threshold(wildcards):
     return experiment_of(wildcards).method_settings(SUBCENTER)["threshold"]
 
 
+def subcenter_variant_flag(wildcards):
+    """--drop-nondominant where the experiment asks for that variant of the outlier rule."""
+    drop = experiment_of(wildcards).method_settings(SUBCENTER)["drop_nondominant"]
+    return "--drop-nondominant" if drop else ""
+
+
 # --- label-suspicion detection (detect.smk) ----------------------------------------
 
 

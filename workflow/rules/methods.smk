@@ -65,9 +65,11 @@ rule subcenter_mask:
         mem_mb=job_mem_mb,
     params:
         threshold=subcenter_threshold,
+        variant=subcenter_variant_flag,
     shell:
         "irnoise subcenter --model {input.model:q} --shards {input.shards:q}"
-        " --labels {input.labels:q} --threshold {params.threshold} --out {output:q}"
+        " --labels {input.labels:q} --threshold {params.threshold} {params.variant}"
+        " --out {output:q}"
         " --threads {threads} 2> {log:q}"
 
 

@@ -119,7 +119,7 @@ def _make_filter(
             embedding_size=embedding_size,
             noise_rate=float(method["noise_rate"]),
             window=int(method["window"]),
-            memory_size=int(method["memory_size"]),
+            memory_size=memory_rows(float(method["memory_epochs"]), len(labels)),
             warmup_epochs=int(method["warmup_epochs"]),
         )
     from irnoise.train.methods.knn_filter import KnnFilter
@@ -131,6 +131,15 @@ def _make_filter(
         threshold=float(method["threshold"]),
         warmup_epochs=int(method["warmup_epochs"]),
     )
+
+
+def memory_rows(memory_epochs: float, rows: int) -> int:
+    """A memory of `memory_epochs` epochs, in rows (at least one).
+
+    A memory longer than an epoch holds stale copies of each sample itself, which prop up
+    its own noisy label's center; the reference's memories hold 0.14-1.2 epochs.
+    """
+    return max(1, round(memory_epochs * rows))
 
 
 def filter_summary(dropped: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> dict[str, Any]:
