@@ -399,5 +399,54 @@ def test_prism_memory_is_a_fraction_of_an_epoch_not_a_fixed_8192():
     labels = np.arange(2977) % 600
     prism = build_filter({"name": "prism", "noise_rate": 0.1}, labels, None, 8)
     assert prism.memory.memory_size == round(0.5 * 2977)
-    longer = build_filter({"name": "prism", "noise_rate": 0.1, "memory_epochs": 1.2}, labels, None, 8)
+    longer = build_filter(
+        {"name": "prism", "noise_rate": 0.1, "memory_epochs": 1.2}, labels, None, 8
+    )
     assert longer.memory.memory_size == round(1.2 * 2977)
+
+
+# --- the staged and weighting methods, through the CLI ------------------------------------
+
+
+def test_weighted_loss_with_equal_weights_is_the_loss():
+    from pytorch_metric_learning.losses import ArcFaceLoss
+
+    from irnoise.train.methods.cleannet import weighted_loss
+
+    torch.manual_seed(0)
+    loss = ArcFaceLoss(num_classes=5, embedding_size=8)
+    embeddings, labels = torch.randn(12, 8), torch.randint(0, 5, (12,))
+    same = weighted_loss(loss, embeddings, labels, torch.full((12,), 0.3))
+    assert same.item() == pytest.approx(loss(embeddings, labels).item(), rel=1e-6)
+    half = torch.tensor([1.0] * 6 + [0.0] * 6)
+    only_first = weighted_loss(loss, embeddings, labels, half)
+    assert only_first.item() == pytest.approx(loss(embeddings[:6], labels[:6]).item(), rel=1e-6)
+
+
+def test_smooth_proxy_anchor_and_cleannet_train_from_their_first_stage(small_shards, tmp_path):
+    import json
+
+    from irnoise.cli import main
+
+    shards, labels, clean, noisy = small_shards
+    assert train_command(shards, labels, tmp_path / "plain", TINY) == 0
+    model = tmp_path / "plain" / "model.pt"
+    confidence = tmp_path / "confidence.npz"
+    argv = ["confidence", "--model", str(model), "--shards", str(shards), "--labels",
+            str(labels), "--params", '{"confidence_epochs": 3}', "--out", str(confidence)]  # fmt: skip
+    assert main(argv) == 0
+    proxy = TINY | {"loss": "ProxyAnchorLoss", "loss_params": {}}
+    spa = {"name": "smooth_proxy_anchor", "position": 0.5, "sharpness": 10}
+    assert train_command(shards, labels, tmp_path / "spa", proxy, spa, confidence) == 0
+    assert json.loads((tmp_path / "spa" / "filter.json").read_text())["rows"] == len(noisy)
+    detect = tmp_path / "detect.npz"
+    argv = ["detect", "--model", str(model), "--shards", str(shards), "--labels", str(labels),
+            "--config", '{"crop_size": 24, "eval_batch_size": 64, "k": 5}', "--out", str(detect),
+            "--verify-fraction", "0.3", "--cleannet", '{"epochs": 2}']  # fmt: skip
+    assert main(argv) == 0
+    with np.load(detect) as scores:
+        assert "cleannet" in scores["detectors"].tolist() and scores["cleannet_verified"].any()
+    cleannet = {"name": "cleannet"}
+    assert train_command(shards, labels, tmp_path / "cn", TINY, cleannet, detect) == 0
+    # Without its first stage's file the method says what to run.
+    assert train_command(shards, labels, tmp_path / "none", TINY, cleannet) == 2

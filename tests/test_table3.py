@@ -268,7 +268,9 @@ def test_share_is_marked_where_the_per_seed_drops_scatter(tmp_path):
     shares run wild; the share is readable only with a small spread of the drops."""
     drops = {0: 0.10, 1: 0.002, 2: 0.003, 3: 0.15, 4: 0.001}
     metrics = [write_metrics(tmp_path, "none", "clean", 0, s, CLEAN[s]) for s in SEEDS]
-    metrics += [write_metrics(tmp_path, "none", "uniform", 0.1, s, CLEAN[s] - drops[s]) for s in SEEDS]
+    metrics += [
+        write_metrics(tmp_path, "none", "uniform", 0.1, s, CLEAN[s] - drops[s]) for s in SEEDS
+    ]
     metrics += [
         write_metrics(tmp_path, "prism", "uniform", 0.1, s, CLEAN[s] - drops[s] + 0.004)
         for s in SEEDS

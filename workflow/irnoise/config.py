@@ -252,6 +252,7 @@ class Detect:
     k: int
     cleanlab_max_cells: int
     detector: str
+    verified: str | None
     top: int
 
     @classmethod

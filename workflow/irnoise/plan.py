@@ -107,6 +107,9 @@ METHOD_RUN = f"{{method}}/{RUN}"
 METHOD_DIR = f"results/methods/{METHOD_RUN}"  # a robust method's run; PLAIN's are RUN_DIR's
 SUBCENTER_RUN = f"{SUBCENTER}/{RUN}"  # sub-center ArcFace's first stage and its keep-mask
 SUBCENTER_DIR = f"results/methods/{SUBCENTER_RUN}/stage1"
+# Smooth Proxy-Anchor's first phase: its confidence module's relabels and confidences.
+CONFIDENCE_RUN = f"{SMOOTH_PROXY_ANCHOR}/{RUN}"
+CONFIDENCE_FILE = f"results/methods/{CONFIDENCE_RUN}/stage1/confidence.npz"
 DETECT_DIR = "results/detect/{dataset}"  # a user's dataset's ranking
 
 # Snakemake wildcard constraints.

@@ -100,7 +100,9 @@ def _disagreement_chunk(
     share = (weights * same).sum(axis=1) / weights.sum(axis=1)
     attainable = attainable_share(weights, classmates)
     with np.errstate(divide="ignore", invalid="ignore"):
-        scores = np.where(attainable > 0, 1.0 - share / np.where(attainable > 0, attainable, 1), 1.0)
+        scores = np.where(
+            attainable > 0, 1.0 - share / np.where(attainable > 0, attainable, 1), 1.0
+        )
     scores = np.clip(scores, 0.0, 1.0)
     # votes[i, j]: the total weight of neighbor j's label in row i (O(k^2) per row, small k).
     match = neighbor_labels[:, :, None] == neighbor_labels[:, None, :]
@@ -114,10 +116,10 @@ def knn_probabilities(
 ) -> np.ndarray:
     """Dense (n, num_classes) class probabilities from the neighbors' weighted votes.
 
-    Leave-one-out (a row's own label never votes for it), but not out-of-sample as cleanlab
-    wants them: the embedding was trained on these very rows and labels; `smoothing` spreads that much
-    mass uniformly, so that no class has probability exactly zero. Memory: n x classes
-    float32; callers check it fits (`cleanlab_scores.fits`).
+    Leave-one-out (a row's own label never votes for it), but not out-of-sample as
+    cleanlab wants them: the embedding was trained on these very rows and labels.
+    `smoothing` spreads that much mass uniformly, so that no class has probability
+    exactly zero. Memory: n x classes float32; callers check it fits (`cleanlab_scores.fits`).
     """
     weights = vote_weights(hoods.similarities)
     weights /= weights.sum(axis=1, keepdims=True)

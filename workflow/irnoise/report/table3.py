@@ -196,9 +196,7 @@ def build_table3(
             test_set = str(runs["eval"].iloc[0])
             samples = condition_samples(paths, keys, seeds, test_set)
             as_lists = {name: list(v) for name, v in values.items()}
-            won, r1, recovered, drop = condition_intervals(
-                as_lists, samples, resamples, confidence
-            )
+            won, r1, recovered, drop = condition_intervals(as_lists, samples, resamples, confidence)
             row = {
                 "experiment": experiment,
                 "method": method,
@@ -232,12 +230,7 @@ def drop_quality(
         seed_low = seed_bootstrap(values, noise_drop, resamples, confidence).low
         mean = drops.mean()
         cv = float(drops.std(ddof=1) / abs(mean)) if mean != 0 else np.inf
-    readable = (
-        len(drops) >= 2
-        and drop.low > 0
-        and seed_low > 0
-        and cv <= MAX_DROP_CV
-    )
+    readable = len(drops) >= 2 and drop.low > 0 and seed_low > 0 and cv <= MAX_DROP_CV
     return {"drop_seed_low": seed_low * 100, "drop_cv": cv, "share_readable": bool(readable)}
 
 

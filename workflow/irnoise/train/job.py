@@ -84,7 +84,11 @@ def method_filter(
         keep_rows = random_subset_keep(labels, load_clean_labels(shard_dir), seed)
     elif keep_path is not None:
         if not Path(keep_path).is_file():
-            raise UserError(f"keep-mask {keep_path} not found: run `irnoise subcenter-mask` first")
+            raise UserError(f"{keep_path} not found: run the method's first stage (its rule) first")
+        if Path(keep_path).suffix == ".npz":  # a staged method's first stage
+            with np.load(keep_path, allow_pickle=False) as data:
+                stage1 = {key: data[key] for key in data.files}
+            return build_filter(method, labels, None, config.embedding_size, stage1)
         keep_rows = np.load(keep_path).astype(bool)
     return build_filter(method, labels, keep_rows, config.embedding_size)
 

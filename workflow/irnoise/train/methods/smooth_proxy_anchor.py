@@ -38,7 +38,11 @@ def smoothing(confidence: torch.Tensor, position: float, sharpness: float) -> to
 
 
 def smooth_proxy_anchor_loss(
-    cosines: torch.Tensor, labels: torch.Tensor, membership: torch.Tensor, alpha: float, margin: float
+    cosines: torch.Tensor,
+    labels: torch.Tensor,
+    membership: torch.Tensor,
+    alpha: float,
+    margin: float,
 ) -> torch.Tensor:
     """Proxy-Anchor with each sample's membership of its positive proxy weighted.
 

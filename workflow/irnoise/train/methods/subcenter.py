@@ -7,8 +7,9 @@ its samples are nearest to; a sample is an outlier when the angle between its em
 and its class's dominant sub-center exceeds 75 degrees. `outlier_mask` computes that test
 for all classes in one pass. A named variant (`drop_nondominant`) also drops the samples
 nearest one of their class's non-dominant sub-centers; it is no part of the reference
-recipe, and on the SOP-shaped set it dropped mostly clean rows (docs/methods.md). The kept rows are written as a keep-mask file (`irnoise subcenter-mask`), and stage 2
-trains plain ArcFace on them (method `subcenter` of `irnoise train`).
+recipe, and on the SOP-shaped set it dropped mostly clean rows (docs/methods.md). The
+kept rows are written as a keep-mask file (`irnoise subcenter`), and stage 2 trains plain
+ArcFace on them (method `subcenter` of `irnoise train`).
 """
 
 from __future__ import annotations
