@@ -225,3 +225,23 @@ def test_one_class_or_one_sample(capsys):
     assert "cleanlab skipped: every sample has the same label" in capsys.readouterr().err
     with pytest.raises(UserError, match="needs at least two training samples, got 1"):
         run_detectors(embeddings[:1], np.zeros(1, dtype=np.int64), None, 10, MAX_CELLS)
+
+
+def test_cleannet_is_judged_on_the_unverified_classes_only(tmp_path):
+    """Its verified rows (trained on their truth) leave Table 4's evaluation; they stay in
+    detect.npz."""
+    from irnoise.detect.cleannet import verification_from_truth
+    from irnoise.detect.scores import CleanNetInput
+    from irnoise.report.table4 import evaluated_rows
+
+    embeddings, clean, noisy, _ = planted_flips()
+    params = {"reference_size": 50, "hidden": 16, "epochs": 2, "seed": 0}
+    given = CleanNetInput(verification_from_truth(noisy, clean, 0.5, seed=0), params)
+    result = run_detectors(embeddings, noisy, None, 5, MAX_CELLS, cleannet=given)
+    save(tmp_path / "detect.npz", result)
+    back = load(tmp_path / "detect.npz")
+    assert "cleannet" in back.detectors
+    verified = np.isin(noisy, np.unique(noisy[given.verification.rows]))
+    np.testing.assert_array_equal(back.cleannet_verified, verified)
+    np.testing.assert_array_equal(evaluated_rows(back, "cleannet"), ~verified)
+    assert evaluated_rows(back, "knn").all()

@@ -428,12 +428,13 @@ def test_smooth_proxy_anchor_and_cleannet_train_from_their_first_stage(small_sha
 
     from irnoise.cli import main
 
-    shards, labels, clean, noisy = small_shards
+    shards, labels, _, noisy = small_shards
     assert train_command(shards, labels, tmp_path / "plain", TINY) == 0
     model = tmp_path / "plain" / "model.pt"
     confidence = tmp_path / "confidence.npz"
     argv = ["confidence", "--model", str(model), "--shards", str(shards), "--labels",
-            str(labels), "--params", '{"confidence_epochs": 3}', "--out", str(confidence)]  # fmt: skip
+            str(labels), "--params", '{"confidence_epochs": 3}',
+            "--out", str(confidence)]  # fmt: skip
     assert main(argv) == 0
     proxy = TINY | {"loss": "ProxyAnchorLoss", "loss_params": {}}
     spa = {"name": "smooth_proxy_anchor", "position": 0.5, "sharpness": 10}
