@@ -51,7 +51,10 @@ def test_knn_disagreement_matches_a_naive_loop():
         weights = np.clip(cosine[i, others], 0, None)
         weights = weights if weights.sum() > 0 else np.ones(5)
         neighbor_labels = labels[others]
-        expected = weights[neighbor_labels != labels[i]].sum() / weights.sum()
+        share = weights[neighbor_labels == labels[i]].sum() / weights.sum()
+        classmates = int((labels == labels[i]).sum()) - 1
+        attainable = sorted(weights, reverse=True)[:classmates]
+        expected = 1 - share / (sum(attainable) / weights.sum()) if classmates else 1.0
         assert vote.scores[i] == pytest.approx(expected, abs=1e-5)
         totals = {c: weights[neighbor_labels == c].sum() for c in set(neighbor_labels)}
         assert totals[vote.suggested[i]] == pytest.approx(max(totals.values()), abs=1e-5)
@@ -90,9 +93,28 @@ def test_knn_probabilities_are_the_weighted_vote():
     hoods = knn.neighborhoods(embeddings, k=4)
     probabilities = knn.knn_probabilities(noisy, hoods, num_classes=4, smoothing=0.0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
-    vote = knn.disagreement(noisy, hoods)
     own = probabilities[np.arange(len(noisy)), noisy]
-    np.testing.assert_allclose(own, 1.0 - vote.scores, atol=1e-6)
+    weights = knn.vote_weights(hoods.similarities)
+    share = (weights * (noisy[hoods.ids] == noisy[:, None])).sum(axis=1) / weights.sum(axis=1)
+    np.testing.assert_allclose(own, share, atol=1e-6)
+
+
+def test_knn_score_is_not_confounded_with_class_size():
+    """Clean rows of 4-image classes against a mislabelled row of a 40-image class."""
+    rng = np.random.default_rng(5)
+    sizes = [40, 40] + [4] * 10
+    clean = np.repeat(np.arange(len(sizes)), sizes)
+    centers = rng.normal(size=(len(sizes), 16)) * 3
+    embeddings = (centers[clean] + 0.05 * rng.normal(size=(len(clean), 16))).astype(np.float32)
+    noisy = clean.copy()
+    noisy[0] = 1  # a large-class row carries the other large class's label
+    vote = knn.disagreement(noisy, knn.neighborhoods(embeddings, k=10))
+    small_clean = np.flatnonzero(np.isin(clean, np.arange(2, len(sizes))))
+    # Before: 1 - own share >= 0.7 for every clean row of a 4-image class (3 classmates
+    # among 10 neighbors); normalized by the attainable share, they score ~0.
+    assert vote.scores[small_clean].max() < 0.05
+    assert vote.scores[0] > vote.scores[small_clean].max()
+    assert roc_auc_score(noisy != clean, vote.scores) == 1.0
 
 
 def test_cleanlab_path_agrees_with_calling_cleanlab_directly():
@@ -270,3 +292,23 @@ def test_float32_prism_score_equals_the_float64_computation():
     top_two = np.sort(logits, axis=1)[:, -2:]
     clear = top_two[:, 1] - top_two[:, 0] > 1e-5  # no float32 tie between the top two
     np.testing.assert_array_equal(center.suggested[clear], logits.argmax(axis=1)[clear])
+
+
+def test_cleannet_is_judged_on_the_unverified_classes_only(tmp_path):
+    """Its verified rows (trained on their truth) leave Table 4's evaluation; they stay in
+    detect.npz."""
+    from irnoise.detect.cleannet import verification_from_truth
+    from irnoise.detect.scores import CleanNetInput
+    from irnoise.report.table4 import evaluated_rows
+
+    embeddings, clean, noisy, _ = planted_flips()
+    params = {"reference_size": 50, "hidden": 16, "epochs": 2, "seed": 0}
+    given = CleanNetInput(verification_from_truth(noisy, clean, 0.5, seed=0), params)
+    result = run_detectors(embeddings, noisy, None, 5, MAX_CELLS, cleannet=given)
+    save(tmp_path / "detect.npz", result)
+    back = load(tmp_path / "detect.npz")
+    assert "cleannet" in back.detectors
+    verified = np.isin(noisy, np.unique(noisy[given.verification.rows]))
+    np.testing.assert_array_equal(back.cleannet_verified, verified)
+    np.testing.assert_array_equal(evaluated_rows(back, "cleannet"), ~verified)
+    assert evaluated_rows(back, "knn").all()

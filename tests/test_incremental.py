@@ -277,6 +277,7 @@ def test_extra_targets_decide_what_the_default_target_builds(tmp_path: Path) -> 
         "table4",
         "figure_detection_pr",
         "train_method",
+        "smooth_proxy_anchor_confidence",
         "evaluate_method",
         "table3",
         "figure_recovered_share",

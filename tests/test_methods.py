@@ -130,7 +130,7 @@ def test_prism_window_mean_is_the_threshold():
 # --- sub-center ArcFace -------------------------------------------------------------------
 
 
-def brute_force_outliers(embeddings, labels, weights, k, threshold):
+def brute_force_outliers(embeddings, labels, weights, k, threshold, drop_nondominant=False):
     """Angles in degrees, class by class, sample by sample."""
     e = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
     w = weights.T / np.linalg.norm(weights.T, axis=1, keepdims=True)
@@ -146,13 +146,24 @@ def brute_force_outliers(embeddings, labels, weights, k, threshold):
         nearest = angles.argmin(axis=1)
         dominant = np.bincount(nearest, minlength=k).argmax()
         for position, i in enumerate(members):
-            outliers[i] = angles[position, dominant] > threshold or nearest[position] != dominant
+            outliers[i] = angles[position, dominant] > threshold or (
+                drop_nondominant and nearest[position] != dominant
+            )
     return outliers
+
+
+def pml_outliers(loss, embeddings, labels, threshold):
+    rows, _ = loss.get_outliers(
+        torch.nn.functional.normalize(torch.from_numpy(embeddings), dim=1),
+        torch.from_numpy(labels),
+        threshold=threshold,
+    )
+    return sorted(rows.tolist())
 
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), classes=st.integers(1, 5), threshold=st.sampled_from([30, 75]))
-def test_subcenter_outliers_match_brute_force_and_extend_pml(seed, classes, threshold):
+def test_subcenter_default_rule_is_pml_get_outliers_angle_only(seed, classes, threshold):
     from pytorch_metric_learning.losses import SubCenterArcFaceLoss
 
     rng = np.random.default_rng(seed)
@@ -164,16 +175,21 @@ def test_subcenter_outliers_match_brute_force_and_extend_pml(seed, classes, thre
     mask = outlier_mask(
         torch.from_numpy(embeddings), torch.from_numpy(labels), loss.W, k, threshold
     )
+    # The reference rule (insightface's drop.py, PML's get_outliers): the angle alone.
+    assert np.flatnonzero(mask.numpy()).tolist() == pml_outliers(
+        loss, embeddings, labels, threshold
+    )
     np.testing.assert_array_equal(
         mask.numpy(), brute_force_outliers(embeddings, labels, weights, k, threshold)
     )
-    # PML's get_outliers (the angle test only) finds a subset of them.
-    pml, _ = loss.get_outliers(
-        torch.nn.functional.normalize(torch.from_numpy(embeddings), dim=1),
-        torch.from_numpy(labels),
-        threshold=threshold,
+    # The named variant adds the rows nearest a non-dominant sub-center.
+    variant = outlier_mask(
+        torch.from_numpy(embeddings), torch.from_numpy(labels), loss.W, k, threshold, True
     )
-    assert set(pml.tolist()) <= set(np.flatnonzero(mask.numpy()).tolist())
+    np.testing.assert_array_equal(
+        variant.numpy(), brute_force_outliers(embeddings, labels, weights, k, threshold, True)
+    )
+    assert set(np.flatnonzero(mask.numpy())) <= set(np.flatnonzero(variant.numpy()))
 
 
 # --- oracle -------------------------------------------------------------------------------
@@ -336,7 +352,7 @@ def test_prism_run_keeps_everything_in_warm_up_then_filters(small_shards, tmp_pa
     import json
 
     shards, labels, *_ = small_shards
-    method = {"name": "prism", "noise_rate": 0.2, "window": 5, "memory_size": 256,
+    method = {"name": "prism", "noise_rate": 0.2, "window": 5, "memory_epochs": 0.5,
               "warmup_epochs": 1}  # fmt: skip
     assert train_command(shards, labels, tmp_path / "a", TINY, method) == 0
     assert json.loads((tmp_path / "a" / "filter.json").read_text())["dropped"] > 0
@@ -376,3 +392,62 @@ def test_a_filter_that_drops_almost_everything_warns(tmp_path):
     with pytest.warns(UserWarning, match="the filter dropped 95% of the rows"):
         write_filter_summary(tmp_path, mostly_dropped, labels, labels)
     assert (tmp_path / "filter.json").is_file()
+
+
+def test_prism_memory_is_a_fraction_of_an_epoch_not_a_fixed_8192():
+    # Before: 8,192 rows, ~2.75 epochs of the 2,977-row SOP-shaped set.
+    labels = np.arange(2977) % 600
+    prism = build_filter({"name": "prism", "noise_rate": 0.1}, labels, None, 8)
+    assert prism.memory.memory_size == round(0.5 * 2977)
+    longer = build_filter(
+        {"name": "prism", "noise_rate": 0.1, "memory_epochs": 1.2}, labels, None, 8
+    )
+    assert longer.memory.memory_size == round(1.2 * 2977)
+
+
+# --- the staged and weighting methods, through the CLI ------------------------------------
+
+
+def test_weighted_loss_with_equal_weights_is_the_loss():
+    from pytorch_metric_learning.losses import ArcFaceLoss
+
+    from irnoise.train.methods.cleannet import weighted_loss
+
+    torch.manual_seed(0)
+    loss = ArcFaceLoss(num_classes=5, embedding_size=8)
+    embeddings, labels = torch.randn(12, 8), torch.randint(0, 5, (12,))
+    same = weighted_loss(loss, embeddings, labels, torch.full((12,), 0.3))
+    assert same.item() == pytest.approx(loss(embeddings, labels).item(), rel=1e-6)
+    half = torch.tensor([1.0] * 6 + [0.0] * 6)
+    only_first = weighted_loss(loss, embeddings, labels, half)
+    assert only_first.item() == pytest.approx(loss(embeddings[:6], labels[:6]).item(), rel=1e-6)
+
+
+def test_smooth_proxy_anchor_and_cleannet_train_from_their_first_stage(small_shards, tmp_path):
+    import json
+
+    from irnoise.cli import main
+
+    shards, labels, _, noisy = small_shards
+    assert train_command(shards, labels, tmp_path / "plain", TINY) == 0
+    model = tmp_path / "plain" / "model.pt"
+    confidence = tmp_path / "confidence.npz"
+    argv = ["confidence", "--model", str(model), "--shards", str(shards), "--labels",
+            str(labels), "--params", '{"confidence_epochs": 3}',
+            "--out", str(confidence)]  # fmt: skip
+    assert main(argv) == 0
+    proxy = TINY | {"loss": "ProxyAnchorLoss", "loss_params": {}}
+    spa = {"name": "smooth_proxy_anchor", "position": 0.5, "sharpness": 10}
+    assert train_command(shards, labels, tmp_path / "spa", proxy, spa, confidence) == 0
+    assert json.loads((tmp_path / "spa" / "filter.json").read_text())["rows"] == len(noisy)
+    detect = tmp_path / "detect.npz"
+    argv = ["detect", "--model", str(model), "--shards", str(shards), "--labels", str(labels),
+            "--config", '{"crop_size": 24, "eval_batch_size": 64, "k": 5}', "--out", str(detect),
+            "--verify-fraction", "0.3", "--cleannet", '{"epochs": 2}']  # fmt: skip
+    assert main(argv) == 0
+    with np.load(detect) as scores:
+        assert "cleannet" in scores["detectors"].tolist() and scores["cleannet_verified"].any()
+    cleannet = {"name": "cleannet"}
+    assert train_command(shards, labels, tmp_path / "cn", TINY, cleannet, detect) == 0
+    # Without its first stage's file the method says what to run.
+    assert train_command(shards, labels, tmp_path / "none", TINY, cleannet) == 2

@@ -49,8 +49,9 @@ def planned(workdir: Path, config: dict, *targets: str) -> set[tuple[str, str]]:
 def test_prism_runs_end_to_end_into_table3(table3_run: Path) -> None:
     with (table3_run / TARGETS[0]).open() as handle:
         rows = list(csv.DictReader(handle))
+    methods = PRESET["experiments"]["sop"]["methods"]
     assert {(row["method"], row["scheme"]) for row in rows} == {
-        (method, scheme) for method in ("none", "prism") for scheme in PRESET["noise"]["schemes"]
+        (method, scheme) for method in methods for scheme in PRESET["noise"]["schemes"]
     }
     for run in method_runs("prism"):
         summary = json.loads((table3_run / run / "filter.json").read_text())
@@ -86,3 +87,21 @@ def test_the_method_list_does_not_touch_the_study(table3_run: Path) -> None:
     config = yaml.safe_load((REPO / "presets" / "smoke.yaml").read_text())
     del config["experiments"]["sop"]["methods"]
     assert planned(table3_run, config) == set()
+
+
+def test_the_new_methods_run_end_to_end_into_table3(table3_run: Path) -> None:
+    """The oracle's control, Proxy-Anchor, and the staged Smooth Proxy-Anchor and CleanNet."""
+    for method in ("random_subset", "proxy_anchor", "smooth_proxy_anchor", "cleannet"):
+        for run in method_runs(method):
+            metrics = json.loads((table3_run / run / "metrics.json").read_text())
+            assert metrics["run"]["method"] == method
+            summary = json.loads((table3_run / run / "filter.json").read_text())
+            assert summary["method"]["name"] == method
+    for run in method_runs("smooth_proxy_anchor"):
+        assert (table3_run / run / "stage1" / "confidence.npz").is_file()
+    for run in method_runs("random_subset"):
+        summary = json.loads((table3_run / run / "filter.json").read_text())
+        assert summary["dropped"] == summary["changed"]  # as many rows as the oracle keeps
+    with (table3_run / TARGETS[0]).open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert all(row["gain"] != "" for row in rows if row["method"] != "none")

@@ -248,3 +248,69 @@ def test_figure_names_a_missing_or_broken_table(tmp_path, capsys, content, messa
     assert main(["figure", "recovered_share", "--out", str(out), str(table)]) == 2
     assert message.format(path=table) in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_gain_over_plain_training_is_the_headline(table3_inputs):
+    table = build_table3(*table3_inputs, (), RESAMPLES, CONFIDENCE)
+    prism = table[table["method"] == "prism"].iloc[0]
+    gains = [PRISM[s] - NONE[s] for s in SEEDS]
+    assert prism["gain"] == pytest.approx(100 * np.mean(gains))
+    expected = seed_bootstrap(
+        {"none": list(NONE.values()), "method": list(PRISM.values())},
+        lambda m: m["method"] - m["none"],
+        RESAMPLES,
+        CONFIDENCE,
+    )
+    assert prism["gain_low"] == pytest.approx(100 * expected.low)
+    assert prism["gain_high"] == pytest.approx(100 * expected.high)
+    text = markdown(table)
+    assert text.index("Gain over plain training") < text.index("R@1 (%)")
+    gain_block = text.split("Gain over plain training")[1].split("###")[0]
+    assert "| none |" not in gain_block
+    assert f"| prism | {100 * np.mean(gains):.1f} [" in gain_block
+
+
+def test_share_is_marked_where_the_per_seed_drops_scatter(tmp_path):
+    """Drops of 10, 10, 0.3, 10, 10 points: the interval may lie above 0, yet the per-seed
+    shares run wild; the share is readable only with a small spread of the drops."""
+    drops = {0: 0.10, 1: 0.002, 2: 0.003, 3: 0.15, 4: 0.001}
+    metrics = [write_metrics(tmp_path, "none", "clean", 0, s, CLEAN[s]) for s in SEEDS]
+    metrics += [
+        write_metrics(tmp_path, "none", "uniform", 0.1, s, CLEAN[s] - drops[s]) for s in SEEDS
+    ]
+    metrics += [
+        write_metrics(tmp_path, "prism", "uniform", 0.1, s, CLEAN[s] - drops[s] + 0.004)
+        for s in SEEDS
+    ]
+    table = build_table3(metrics_frame(metrics), read_filters([]), (), RESAMPLES, CONFIDENCE)
+    prism = table[table["method"] == "prism"].iloc[0]
+    values = np.array(list(drops.values()))
+    assert prism["drop_cv"] == pytest.approx(values.std(ddof=1) / values.mean())
+    assert prism["drop_low"] > 0 and not prism["share_readable"]
+    recovered_block = markdown(table).split("Share of the drop recovered")[1].split("###")[0]
+    assert NO_DROP_MARK in recovered_block and "read the gain instead" in recovered_block
+
+
+def test_oracle_random_subset_control_gets_its_own_row(tmp_path):
+    metrics = [write_metrics(tmp_path, "none", "clean", 0, s, CLEAN[s]) for s in SEEDS]
+    metrics += [write_metrics(tmp_path, "none", "uniform", 0.1, s, NONE[s]) for s in SEEDS]
+    metrics += [write_metrics(tmp_path, "oracle", "uniform", 0.1, s, 0.7) for s in SEEDS]
+    metrics += [write_metrics(tmp_path, "random_subset", "uniform", 0.1, s, 0.72) for s in SEEDS]
+    table = build_table3(metrics_frame(metrics), read_filters([]), (), RESAMPLES, CONFIDENCE)
+    assert list(table["method"]) == ["none", "oracle", "random_subset"]
+    control = table[table["method"] == "random_subset"].iloc[0]
+    assert control["r1"] == pytest.approx(72.0)
+    assert control["gain"] == pytest.approx(100 * (0.72 - np.mean(list(NONE.values()))))
+    assert "| random_subset |" in markdown(table)
+
+
+def test_random_subset_keeps_as_many_rows_as_the_oracle_at_random():
+    from irnoise.noise import corrupt_labels
+    from irnoise.train.methods.oracle import oracle_keep, random_subset_keep
+
+    clean = np.repeat(np.arange(50), 6)
+    noisy = corrupt_labels(clean, "large", 0.2, seed=1)
+    keep = random_subset_keep(noisy, clean, seed=4)
+    assert keep.sum() == oracle_keep(noisy, clean).sum()
+    assert not np.array_equal(keep, oracle_keep(noisy, clean))
+    np.testing.assert_array_equal(keep, random_subset_keep(noisy, clean, seed=4))

@@ -36,6 +36,7 @@ COMMANDS = {
     "findings": "the paper's claims tested on this run, with intervals and verdicts",
     "table3": "Table 3: noise-robust training methods under each noise scheme",
     "subcenter": "sub-center ArcFace's keep-mask of a stage-1 model",
+    "confidence": "Smooth Proxy-Anchor's class confidences and relabels of a plain model",
     "table4": "Table 4 (which label noise the detectors find; not in the study)",
     "figure": "draw one of the study's figures",
 }

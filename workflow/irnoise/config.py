@@ -262,6 +262,7 @@ class Detect:
     k: int
     cleanlab_max_cells: int
     detector: str
+    verified: str | None
     top: int
 
     @classmethod

@@ -49,21 +49,38 @@ RETRIEVAL, CLASSIFICATION, VERIFICATION = "retrieval", "classification", "verifi
 TASKS = (RETRIEVAL, CLASSIFICATION, VERIFICATION)
 
 # Training methods (Table 3): the study's plain training, then the noise-robust ones.
-PLAIN, ORACLE, SUBCENTER, PRISM, PRISM_GUESS, KNN = (
+PLAIN, ORACLE, RANDOM_SUBSET, SUBCENTER, PRISM, PRISM_GUESS, KNN = (
     "none",
     "oracle",
+    "random_subset",  # the oracle's control: as many rows, drawn at random, clean labels
     "subcenter",
     "prism",
     "prism_guess",
     "knn",
 )
-ROBUST_METHODS = (ORACLE, SUBCENTER, PRISM, PRISM_GUESS, KNN)
+PROXY_ANCHOR, SMOOTH_PROXY_ANCHOR, CLEANNET = "proxy_anchor", "smooth_proxy_anchor", "cleannet"
+ROBUST_METHODS = (
+    ORACLE,
+    RANDOM_SUBSET,
+    SUBCENTER,
+    PRISM,
+    PRISM_GUESS,
+    KNN,
+    PROXY_ANCHOR,
+    SMOOTH_PROXY_ANCHOR,
+    CLEANNET,
+)
 METHODS = (PLAIN, *ROBUST_METHODS)
-FIXED_MASK_METHODS = (ORACLE, SUBCENTER)  # a keep-mask fixed before training starts
+# A keep-mask fixed before training starts.
+FIXED_MASK_METHODS = (ORACLE, RANDOM_SUBSET, SUBCENTER)
+# Methods trained on a first stage's per-row file (sub-center's keep-mask, Smooth
+# Proxy-Anchor's confidences, CleanNet's weights), written under the run's stage1/.
+STAGED_METHODS = (SUBCENTER, SMOOTH_PROXY_ANCHOR, CLEANNET)
 
 # Label-suspicion detectors (Table 4, `irnoise detect`).
 KNN_DETECTOR, CLEANLAB, MARGIN, PRISM_DETECTOR = "knn", "cleanlab", "margin", "prism"
-DETECTORS = (KNN_DETECTOR, CLEANLAB, MARGIN, PRISM_DETECTOR)
+CLEANNET_DETECTOR = CLEANNET
+DETECTORS = (KNN_DETECTOR, CLEANLAB, MARGIN, PRISM_DETECTOR, CLEANNET_DETECTOR)
 
 # Outputs beyond the study's that `extra_targets` adds to the default target.
 EXTRA_TARGETS = {
@@ -93,6 +110,9 @@ METHOD_RUN = f"{{method}}/{RUN}"
 METHOD_DIR = f"results/methods/{METHOD_RUN}"  # a robust method's run; PLAIN's are RUN_DIR's
 SUBCENTER_RUN = f"{SUBCENTER}/{RUN}"  # sub-center ArcFace's first stage and its keep-mask
 SUBCENTER_DIR = f"results/methods/{SUBCENTER_RUN}/stage1"
+# Smooth Proxy-Anchor's first phase: its confidence module's relabels and confidences.
+CONFIDENCE_RUN = f"{SMOOTH_PROXY_ANCHOR}/{RUN}"
+CONFIDENCE_FILE = f"results/methods/{CONFIDENCE_RUN}/stage1/confidence.npz"
 DETECT_DIR = "results/detect/{dataset}"  # a user's dataset's ranking
 
 # Snakemake wildcard constraints.

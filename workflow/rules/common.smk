@@ -11,7 +11,12 @@ from pathlib import Path
 from irnoise.config import canonical, load_study, with_defaults
 from irnoise.errors import UserError
 from irnoise.plan import (
+    CLEANNET,
     CLEAN_SCHEME,
+    CONFIDENCE_FILE,
+    CONFIDENCE_RUN,
+    PROXY_ANCHOR,
+    SMOOTH_PROXY_ANCHOR,
     DETECT_DIR,
     LABEL_SET,
     LABELS,
@@ -225,9 +230,28 @@ def method_spec(wildcards):
     params = experiment_of(wildcards).method_settings(wildcards.method)
     if wildcards.method == PRISM:
         params["noise_rate"] = float(wildcards.level)
-    if wildcards.method == SUBCENTER:
-        params = {}  # stage 2 only reads the keep-mask; stage 1's settings are its own
+    if wildcards.method in (SUBCENTER, CLEANNET):
+        params = {}  # stage 2 only reads stage 1's file; stage 1's settings are its own
+    if wildcards.method == SMOOTH_PROXY_ANCHOR:
+        params = {key: params[key] for key in ("position", "sharpness")}
     return canonical({"name": wildcards.method} | params)
+
+
+def method_training_config(wildcards):
+    """A method run's training: the experiment's, but Proxy-Anchor's loss (with
+    pytorch-metric-learning's defaults) for the two Proxy-Anchor methods."""
+    settings = experiment_of(wildcards).training.to_dict()
+    if wildcards.method in (PROXY_ANCHOR, SMOOTH_PROXY_ANCHOR):
+        settings["loss"] = "ProxyAnchorLoss"
+        settings["loss_params"] = {}
+    return canonical(settings)
+
+
+def confidence_params(wildcards):
+    """Smooth Proxy-Anchor's first-phase parameters, as canonical JSON."""
+    params = experiment_of(wildcards).method_settings(SMOOTH_PROXY_ANCHOR)
+    keys = ("hidden", "confidence_epochs", "relabel_threshold")
+    return canonical({key: params[key] for key in keys})
 
 
 def method_flags(wildcards, input):
@@ -242,6 +266,12 @@ def method_train_input(wildcards):
     inputs = train_input(wildcards)
     if wildcards.method == SUBCENTER:
         inputs["keep"] = f"{SUBCENTER_DIR}/keep.npy".format(**wildcards)
+    if wildcards.method == SMOOTH_PROXY_ANCHOR:
+        inputs["keep"] = CONFIDENCE_FILE.format(**wildcards)
+    if wildcards.method == CLEANNET:
+        inputs["keep"] = f"{RUN_DIR}/detect.npz".format(
+            **wildcards
+        )  # its detector's scores
     return inputs
 
 
@@ -259,6 +289,12 @@ def subcenter_threshold(wildcards):
     return experiment_of(wildcards).method_settings(SUBCENTER)["threshold"]
 
 
+def subcenter_variant_flag(wildcards):
+    """--drop-nondominant where the experiment asks for that variant of the outlier rule."""
+    drop = experiment_of(wildcards).method_settings(SUBCENTER)["drop_nondominant"]
+    return "--drop-nondominant" if drop else ""
+
+
 # --- label-suspicion detection (detect.smk) ----------------------------------------
 
 
@@ -269,6 +305,24 @@ def detect_config(wildcards):
         experiment_of(wildcards).evaluation.to_dict()
         | {"k": detect.k, "cleanlab_max_cells": detect.cleanlab_max_cells}
     )
+
+
+def cleannet_flags(wildcards):
+    """Table 4's CleanNet: verification simulated from the truth for a share of classes."""
+    params = experiment_of(wildcards).method_settings(CLEANNET)
+    fraction = params.pop("verified_fraction")
+    params["seed"] = int(wildcards.seed)
+    return f"--verify-fraction {fraction} --cleannet {shlex.quote(canonical(params))}"
+
+
+def verified_input(wildcards):
+    """A user's verified images (detect.verified), if the config names them."""
+    return [STUDY.detect.verified] if STUDY.detect.verified else []
+
+
+def verified_flag(wildcards):
+    verified = STUDY.detect.verified
+    return f"--verified {shlex.quote(verified)}" if verified else ""
 
 
 def detect_model(wildcards):

@@ -24,10 +24,11 @@ rule detect_run:
         mem_mb=detect_mem_mb,
     params:
         config=detect_config,
+        cleannet=cleannet_flags,
     shell:
         "irnoise detect --model {input.model:q} --shards {input.shards:q}"
         " --labels {input.labels:q} --config {params.config:q} --out {output:q}"
-        " --threads {threads} 2>> $(attempt_log {log:q})"
+        " {params.cleannet} --threads {threads} 2>> $(attempt_log {log:q})"
 
 
 rule table4:
@@ -79,6 +80,7 @@ rule detect_dataset:
     input:
         model=detect_model,
         shards=SHARDS,
+        verified=verified_input,
     output:
         scores=f"{DETECT_DIR}/detect.npz",
         csv=f"{DETECT_DIR}/suspicious.csv",
@@ -99,8 +101,9 @@ rule detect_dataset:
         dataset=lambda w: dataset_identity(w.dataset),
         detector=STUDY.detect.detector,
         top=STUDY.detect.top,
+        verified=verified_flag,
     shell:
         "irnoise detect --model {input.model:q} --shards {input.shards:q}"
         " --config {params.config:q} --dataset {params.dataset:q} --out {output.scores:q}"
         " --csv {output.csv:q} --picture {output.picture:q} --detector {params.detector:q}"
-        " --top {params.top} --threads {threads} 2>> $(attempt_log {log:q})"
+        " --top {params.top} {params.verified} --threads {threads} 2>> $(attempt_log {log:q})"

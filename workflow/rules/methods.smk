@@ -2,7 +2,9 @@
 # own runs under results/runs/; every other method's runs live under
 # results/methods/<method>/, so that adding a method adds only its runs. Sub-center
 # ArcFace takes two stages: a model trained with SubCenterArcFaceLoss, its keep-mask,
-# then the retraining on the kept rows.
+# then the retraining on the kept rows. Smooth Proxy-Anchor's first phase works on the
+# plain run's model (its confidence module); CleanNet's first stage is its detector's
+# scores in the plain run's detect.npz.
 
 
 use rule train as train_method with:
@@ -20,7 +22,7 @@ use rule train as train_method with:
         method=ROBUST_METHOD_PATTERN,
         scheme=NOISE_SCHEME_PATTERN,
     params:
-        config=training_config,
+        config=method_training_config,
         labels=labels_flag,
         method=method_flags,
         run_dir=METHOD_DIR,
@@ -67,10 +69,38 @@ rule subcenter_mask:
         mem_mb=job_mem_mb,
     params:
         threshold=subcenter_threshold,
+        variant=subcenter_variant_flag,
     shell:
         "irnoise subcenter --model {input.model:q} --shards {input.shards:q}"
-        " --labels {input.labels:q} --threshold {params.threshold} --out {output:q}"
+        " --labels {input.labels:q} --threshold {params.threshold} {params.variant}"
+        " --out {output:q}"
         " --threads {threads} 2>> $(attempt_log {log:q})"
+
+
+rule smooth_proxy_anchor_confidence:
+    input:
+        unpack(train_input),
+        model=f"{RUN_DIR}/model.pt",
+    output:
+        CONFIDENCE_FILE,
+    log:
+        f"logs/train/methods/{CONFIDENCE_RUN}.confidence.log",
+    benchmark:
+        f"benchmarks/train/methods/{CONFIDENCE_RUN}.confidence.tsv"
+    wildcard_constraints:
+        scheme=NOISE_SCHEME_PATTERN,
+    conda:
+        "../../envs/gpu.yaml"
+    threads: job_threads
+    resources:
+        runtime=30,
+        mem_mb=job_mem_mb,
+    params:
+        settings=confidence_params,
+    shell:
+        "irnoise confidence --model {input.model:q} --shards {input.shards:q}"
+        " --labels {input.labels:q} --params {params.settings:q} --seed {wildcards.seed}"
+        " --out {output:q} --threads {threads} 2>> $(attempt_log {log:q})"
 
 
 use rule evaluate as evaluate_method with:

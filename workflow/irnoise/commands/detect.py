@@ -9,7 +9,11 @@ label file) or the shards' own train labels. Writes --out (detect.npz, every det
 scores and the neighbors); with --csv, every sample ranked by --detector (rank, row, key,
 path, label, suggested, score, detector); with --picture, the --top most suspicious images
 beside their nearest neighbors. --dataset (JSON: source, root, options) adds each sample's
-native key and file path to the CSV.
+native key and file path to the CSV. CleanNet (Lee et al., CVPR 2018) runs when it has
+verification labels: --verified (a CSV of path,correct: images a person checked; their
+classes are CleanNet's verified classes) or --verify-fraction (simulated from the shards'
+clean labels for that share of the classes, as Table 4 does); --cleannet sets its
+parameters (JSON; default method_params.cleannet of the config schema).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from irnoise.config import check_setting, schema_default
-from irnoise.plan import DETECTORS
+from irnoise.plan import CLEANNET_DETECTOR, DETECTORS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +54,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dataset", metavar="JSON", help="source, root, options of the dataset")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
+    parser.add_argument(
+        "--verified",
+        type=Path,
+        help="CSV of verified images (path,correct): rank with CleanNet (needs --dataset)",
+    )
+    parser.add_argument(
+        "--verify-fraction",
+        type=float,
+        help="CleanNet with verification simulated from the clean labels of this share of classes",
+    )
+    parser.add_argument("--cleannet", metavar="JSON", help="CleanNet's parameters")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -61,9 +76,18 @@ def run(args: argparse.Namespace) -> None:
     dataset = read_dataset(args.dataset)
     check_setting(args.top, "--top", "detect", "top")
     device = setup(args.threads)
+    cleannet = cleannet_input(args)  # before the embedding: a bad CSV fails at once
+    if args.verified:
+        args.detector = CLEANNET_DETECTOR  # a person's verification: rank with CleanNet
     embeddings, labels, loss = embed_train(args, device, evaluation)
     result = scores.run_detectors(
-        embeddings, labels, loss, detect.k, detect.cleanlab_max_cells, device
+        embeddings,
+        labels,
+        loss,
+        detect.k,
+        detect.cleanlab_max_cells,
+        device,
+        cleannet(labels) if cleannet else None,
     )
     scores.save(args.out, result)
     if args.csv or args.picture:
@@ -83,6 +107,44 @@ def read_dataset(text: str | None) -> dict[str, Any] | None:
     if not isinstance(dataset.get("root"), str):
         raise UserError("--dataset: root: the dataset's folder is needed to name its files")
     return dataset
+
+
+def cleannet_input(args: argparse.Namespace) -> Any:
+    """A function of the scored labels giving CleanNet's input, or None without verification."""
+    from irnoise.arguments import json_object
+    from irnoise.config import method_defaults
+    from irnoise.data.manifest import read_manifest
+    from irnoise.detect import training_rows
+    from irnoise.detect.cleannet import verification_from_truth
+    from irnoise.detect.scores import CleanNetInput
+    from irnoise.detect.verified import read_verified
+    from irnoise.errors import UserError
+    from irnoise.train.labels import load_clean_labels
+
+    if args.verified and args.verify_fraction is not None:
+        raise UserError("give CleanNet --verified or --verify-fraction, not both")
+    if not args.verified and args.verify_fraction is None:
+        if args.detector == CLEANNET_DETECTOR:
+            raise UserError(
+                "--detector cleannet needs verification labels: pass --verified "
+                "verified.csv (path,correct per checked image; docs/detect.md)"
+            )
+        return None
+    given = json_object(args.cleannet, "--cleannet") if args.cleannet else {}
+    params = method_defaults(CLEANNET_DETECTOR) | given
+    if args.verify_fraction is not None:
+        clean = load_clean_labels(args.shards)
+        fraction, seed = args.verify_fraction, int(params.get("seed", 0))
+        return lambda labels: CleanNetInput(
+            verification_from_truth(labels, clean, fraction, seed), params
+        )
+    if not args.verified.is_file():
+        raise UserError(f"--verified {args.verified}: no such file")
+    dataset = json_object(args.dataset, "--dataset") if args.dataset else None
+    count = len(load_clean_labels(args.shards))
+    files = training_rows.train_files(read_manifest(args.shards), dataset, count)
+    verification = read_verified(args.verified, files)
+    return lambda labels: CleanNetInput(verification, params)
 
 
 def read_settings(text: str) -> tuple[Any, Any]:

@@ -2,7 +2,8 @@
 
 Embeds the train split (center crops) with --model (trained with SubCenterArcFaceLoss on
 --labels), marks as outliers the samples farther than --threshold degrees from their
-class's dominant sub-center or nearest a non-dominant one, and writes the keep-mask
+class's dominant sub-center (with --drop-nondominant, also those nearest a non-dominant
+one), and writes the keep-mask
 (bool per train row) to --out. Stage 2 (`irnoise train --method '{"name": "subcenter"}'
 --keep <out>`) retrains plain ArcFace on the kept rows.
 """
@@ -26,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=schema_default("$defs", "experiment", "method_params", SUBCENTER, "threshold"),
         help="outlier angle, degrees (default: the config schema's subcenter threshold)",
     )
+    parser.add_argument(
+        "--drop-nondominant",
+        action="store_true",
+        help="also drop the rows nearest a non-dominant sub-center (a variant, not the reference)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="keep-mask .npy to write")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
 
@@ -37,6 +43,11 @@ def run(args: argparse.Namespace) -> None:
 
     labels = train_labels(args.shards, args.labels)
     keep = keep_mask_from_model(
-        str(args.model), str(args.shards), labels, args.threshold, args.threads
+        str(args.model),
+        str(args.shards),
+        labels,
+        args.threshold,
+        args.threads,
+        args.drop_nondominant,
     )
     save_npy(args.out, keep)

@@ -1,7 +1,8 @@
 """cleanlab's confident learning on kNN-derived class probabilities.
 
-cleanlab needs out-of-sample predicted probabilities, a dense samples x classes matrix.
-They come from the leave-one-out kNN vote (`knn.knn_probabilities`); cleanlab itself then
+cleanlab asks for out-of-sample predicted probabilities, a dense samples x classes matrix.
+They come from the leave-one-out kNN vote (`knn.knn_probabilities`): leave-one-out, not
+out-of-sample, since the embedding was trained on these rows; cleanlab itself then
 decides which labels are issues (`cleanlab.filter.find_label_issues`, confident learning
 pruned by noise rate) and how good each label is (`cleanlab.rank.get_label_quality_scores`,
 normalized margin). The score ranks cleanlab's flagged issues first, each group ordered by

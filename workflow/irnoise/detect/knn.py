@@ -2,8 +2,13 @@
 
 Each training sample's k nearest neighbors in its own training set (cosine similarity,
 faiss, itself excluded by row) vote for their labels with weight max(similarity, 0). The
-score is the share of the vote that goes to other labels (0: every neighbor agrees,
-1: none does); the suggested label is the label with the largest vote, ties going to the
+score is one minus the sample's own label's share of the vote, divided by the largest
+share its label could get: a class of n images gives at most n - 1 neighbors (the
+heaviest n - 1 votes) to a sample. Without that normalization a clean row of a class of
+4 images could not score below ~0.7 at k = 10, so class size, not label noise, ranked
+the rows (In-Shop-shaped large-class noise at 5%: AUROC 0.55; 0.78 normalized, in a review).
+0: its label gets every vote it could, 1: none; a row whose label no other row carries
+scores 1. The suggested label is the label with the largest vote, ties going to the
 label of the nearer neighbor. Neighbors are computed one batch of queries at a time,
 so the memory beyond the embeddings and their index is O(n k).
 """
@@ -67,19 +72,38 @@ def disagreement(labels: np.ndarray, hoods: Neighborhoods, chunk: int = 1 << 16)
     """The kNN disagreement score and suggested label of every sample under `labels`."""
     scores = np.empty(len(labels), dtype=np.float64)
     suggested = np.empty(len(labels), dtype=np.int64)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    classmates = counts[inverse] - 1  # other rows carrying each row's label
     for start in range(0, len(labels), chunk):
         rows = slice(start, start + chunk)
         scores[rows], suggested[rows] = _disagreement_chunk(
-            labels[rows], labels[hoods.ids[rows]], vote_weights(hoods.similarities[rows])
+            labels[rows],
+            labels[hoods.ids[rows]],
+            vote_weights(hoods.similarities[rows]),
+            classmates[rows],
         )
     return Disagreement(scores, suggested)
 
 
+def attainable_share(weights: np.ndarray, classmates: np.ndarray) -> np.ndarray:
+    """The largest share of each row's vote its own label could get: that of its heaviest
+    min(k, classmates) neighbors."""
+    heaviest = -np.sort(-weights, axis=1)
+    taken = np.arange(weights.shape[1])[None, :] < classmates[:, None]
+    return (heaviest * taken).sum(axis=1) / weights.sum(axis=1)
+
+
 def _disagreement_chunk(
-    own: np.ndarray, neighbor_labels: np.ndarray, weights: np.ndarray
+    own: np.ndarray, neighbor_labels: np.ndarray, weights: np.ndarray, classmates: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     same = neighbor_labels == own[:, None]
-    scores = 1.0 - (weights * same).sum(axis=1) / weights.sum(axis=1)
+    share = (weights * same).sum(axis=1) / weights.sum(axis=1)
+    attainable = attainable_share(weights, classmates)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.where(
+            attainable > 0, 1.0 - share / np.where(attainable > 0, attainable, 1), 1.0
+        )
+    scores = np.clip(scores, 0.0, 1.0)
     # votes[i, j]: the total weight of neighbor j's label in row i (O(k^2) per row, small k).
     match = neighbor_labels[:, :, None] == neighbor_labels[:, None, :]
     votes = (match * weights[:, None, :]).sum(axis=2)
@@ -92,9 +116,10 @@ def knn_probabilities(
 ) -> np.ndarray:
     """Dense (n, num_classes) class probabilities from the neighbors' weighted votes.
 
-    Leave-one-out, so out-of-sample as cleanlab wants them; `smoothing` spreads that much
-    mass uniformly, so that no class has probability exactly zero. Memory: n x classes
-    float32; callers check it fits (`cleanlab_scores.fits`).
+    Leave-one-out (a row's own label never votes for it), but not out-of-sample as
+    cleanlab wants them: the embedding was trained on these very rows and labels.
+    `smoothing` spreads that much mass uniformly, so that no class has probability
+    exactly zero. Memory: n x classes float32; callers check it fits (`cleanlab_scores.fits`).
     """
     weights = vote_weights(hoods.similarities)
     weights /= weights.sum(axis=1, keepdims=True)

@@ -2,10 +2,11 @@
 
 The file holds, per training row: the labels the model was trained on (`labels`), each
 detector's suspicion score and suggested label (`<detector>_score`, `<detector>_suggested`),
-cleanlab's flags where it ran, and the k nearest neighbors (`neighbor_ids`,
-`neighbor_similarities`) that the picture of the top suspicious images shows. Detectors
-that did not run (no class head; cleanlab's matrix too big) are absent; `detectors`
-lists those present.
+cleanlab's flags where it ran, CleanNet's verified rows (`cleannet_verified`: the rows
+whose verification trained it, left out of its evaluation) where it ran, and the k
+nearest neighbors (`neighbor_ids`, `neighbor_similarities`) that the picture of the top
+suspicious images shows. Detectors that did not run (no class head; cleanlab's matrix too
+big; CleanNet without verification) are absent; `detectors` lists those present.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ import numpy as np
 
 from irnoise.atomic import atomic_path
 from irnoise.detect import cleanlab_scores, knn, margin, prism_score
-from irnoise.plan import CLEANLAB, DETECTORS, KNN_DETECTOR, MARGIN, PRISM_DETECTOR
+from irnoise.detect import cleannet as cleannet_model
+from irnoise.plan import (
+    CLEANLAB,
+    CLEANNET_DETECTOR,
+    DETECTORS,
+    KNN_DETECTOR,
+    MARGIN,
+    PRISM_DETECTOR,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +40,7 @@ class DetectorScores:
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     suggested: dict[str, np.ndarray] = field(default_factory=dict)
     cleanlab_flagged: np.ndarray | None = None
+    cleannet_verified: np.ndarray | None = None
 
     @property
     def detectors(self) -> list[str]:
@@ -47,6 +57,7 @@ def run_detectors(
     k: int,
     max_cells: int,
     device: str = "cpu",
+    cleannet: CleanNetInput | None = None,
 ) -> DetectorScores:
     """kNN disagreement, cleanlab (where its matrix fits), the class-head margin (where
     the loss has class weights) and PRISM's center score on one set of embeddings and its
@@ -64,7 +75,36 @@ def run_detectors(
         result.add(MARGIN, head.scores, head.suggested)
     center = prism_score.prism_scores(embeddings, labels, device)
     result.add(PRISM_DETECTOR, center.scores, center.suggested)
+    if cleannet is not None:
+        add_cleannet(result, embeddings, labels, cleannet)
     return result
+
+
+@dataclass(frozen=True)
+class CleanNetInput:
+    """CleanNet's verification labels and parameters (method_params.cleannet's keys)."""
+
+    verification: cleannet_model.Verification
+    params: dict
+
+
+def add_cleannet(
+    result: DetectorScores, embeddings: np.ndarray, labels: np.ndarray, given: CleanNetInput
+) -> None:
+    """CleanNet's score 1 - s (s: its similarity; no suggested label: the label itself)."""
+    similarity = cleannet_model.cleannet_similarity(
+        embeddings,
+        labels,
+        given.verification,
+        reference_size=int(given.params["reference_size"]),
+        hidden=int(given.params["hidden"]),
+        epochs=int(given.params["epochs"]),
+        seed=int(given.params.get("seed", 0)),
+    )
+    result.add(CLEANNET_DETECTOR, 1.0 - similarity.astype(np.float64), labels.copy())
+    verified = np.zeros(len(labels), dtype=bool)
+    verified[given.verification.rows] = True
+    result.cleannet_verified = verified
 
 
 def save(path: str | Path, result: DetectorScores) -> None:
@@ -79,6 +119,8 @@ def save(path: str | Path, result: DetectorScores) -> None:
         arrays[f"{name}_suggested"] = result.suggested[name]
     if result.cleanlab_flagged is not None:
         arrays["cleanlab_flagged"] = result.cleanlab_flagged
+    if result.cleannet_verified is not None:
+        arrays["cleannet_verified"] = result.cleannet_verified
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
 
@@ -91,4 +133,6 @@ def load(path: str | Path) -> DetectorScores:
             result.add(name, data[f"{name}_score"], data[f"{name}_suggested"])
         if "cleanlab_flagged" in data:
             result.cleanlab_flagged = data["cleanlab_flagged"]
+        if "cleannet_verified" in data:
+            result.cleannet_verified = data["cleannet_verified"]
     return result

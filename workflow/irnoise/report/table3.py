@@ -3,12 +3,16 @@
 For each experiment, method, scheme and level of the Table 3 grid:
 
 - R@1: the mean over seeds, with a seed-level t interval (statistics.confidence);
+- the headline: the gain, method_noisy - none_noisy in R@1 points (plain training on the
+  same noise, seeds and queries), with its interval;
 - the share of the drop recovered, (method_noisy - none_noisy) / (none_clean - none_noisy)
   of the seed means (1 = back to the clean model, 0 = no better than plain training,
   negative = worse), with its interval; undefined where noise costs nothing;
 - that drop itself, none_clean - none_noisy in R@1 points, with its interval: where
   the interval does not lie above 0, plain training lost no measurable R@1 and the share divides by
-  noise (the markdown marks those shares);
+  noise (the markdown marks those shares); the share is readable (`share_readable`) only
+  where the drop is measured well: its seeds-only interval lies above 0 too and its
+  coefficient of variation over seeds is at most `MAX_DROP_CV`;
 - for filtering methods, the precision and recall of the rows they dropped against the
   rows whose label the noise changed (each run's filter.json), mean over seeds, with
   intervals.
@@ -37,7 +41,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 METRIC = "R@1"
-STATISTICS = ("r1", "recovered", "drop", "precision", "recall")
+STATISTICS = ("gain", "r1", "recovered", "drop", "precision", "recall")
+# The share divides by the drop: above this spread of the per-seed drops (std / mean),
+# single seeds give shares like 137% and -625% and the mean share is not readable.
+MAX_DROP_CV = 0.5
 COLUMNS = [
     "experiment",
     "method",
@@ -45,6 +52,9 @@ COLUMNS = [
     "level",
     "seeds",
     *[f"{name}{suffix}" for name in STATISTICS for suffix in ("", "_low", "_high")],
+    "drop_seed_low",
+    "drop_cv",
+    "share_readable",
 ]
 RunKey = tuple[str, str, str, float, int]  # method, experiment, scheme, level, seed
 
@@ -98,15 +108,20 @@ def noise_drop(m: dict[str, np.ndarray]) -> np.ndarray:
     return m["clean"] - m["none"]
 
 
+def gain(m: dict[str, np.ndarray]) -> np.ndarray:
+    """R@1 the method wins over plain training on the same noise: the headline."""
+    return m["method"] - m["none"]
+
+
 def condition_intervals(
     values: dict[str, list[float]],
     samples: dict[str, list] | None,
     resamples: int,
     confidence: float,
-) -> tuple[Interval, Interval, Interval]:
-    """(R@1 of the method, share recovered, drop): paired over queries and seeds when
+) -> tuple[Interval, Interval, Interval, Interval]:
+    """(gain, R@1 of the method, share recovered, drop): paired over queries and seeds when
     there are per-query samples, else over seeds only (no interval with one seed)."""
-    statistics = (lambda m: m["method"], recovered_share, noise_drop)
+    statistics = (gain, lambda m: m["method"], recovered_share, noise_drop)
     if samples is not None:
         resampled = resample_runs(samples, resamples)
         return tuple(resampled.interval(statistic, confidence) for statistic in statistics)
@@ -180,9 +195,8 @@ def build_table3(
             }
             test_set = str(runs["eval"].iloc[0])
             samples = condition_samples(paths, keys, seeds, test_set)
-            r1, recovered, drop = condition_intervals(
-                {name: list(v) for name, v in values.items()}, samples, resamples, confidence
-            )
+            as_lists = {name: list(v) for name, v in values.items()}
+            won, r1, recovered, drop = condition_intervals(as_lists, samples, resamples, confidence)
             row = {
                 "experiment": experiment,
                 "method": method,
@@ -190,17 +204,34 @@ def build_table3(
                 "level": level,
                 "seeds": len(seeds),
             }
+            row |= _named("gain", won, scale=100)
             row |= _named("r1", r1, scale=100)
             row |= _named("recovered", recovered, scale=100)
             row |= _named("drop", drop, scale=100)
             condition = (experiment, method, scheme, level)
             row |= _filter_statistics(filters, condition, resamples, confidence)
+            row |= drop_quality(as_lists, drop, resamples, confidence)
             rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
     order = {method: i for i, method in enumerate(METHODS)}
     table["_order"] = table["method"].map(lambda m: order.get(m, len(order)))
     table = table.sort_values(["experiment", "_order", "method", "scheme", "level"])
     return table.drop(columns="_order").reset_index(drop=True)
+
+
+def drop_quality(
+    values: dict[str, list[float]], drop: Interval, resamples: int, confidence: float
+) -> dict:
+    """Whether the drop is measured well enough to divide by: its interval (paired) and its
+    seeds-only interval lie above 0, and its spread over seeds is small."""
+    drops = np.asarray(values["clean"]) - np.asarray(values["none"])
+    seed_low, cv = np.nan, np.nan
+    if len(drops) >= 2:
+        seed_low = seed_bootstrap(values, noise_drop, resamples, confidence).low
+        mean = drops.mean()
+        cv = float(drops.std(ddof=1) / abs(mean)) if mean != 0 else np.inf
+    readable = len(drops) >= 2 and drop.low > 0 and seed_low > 0 and cv <= MAX_DROP_CV
+    return {"drop_seed_low": seed_low * 100, "drop_cv": cv, "share_readable": bool(readable)}
 
 
 def _by_seed(runs: pd.DataFrame, method: str, scheme: str, level: float | None) -> pd.Series:
@@ -242,11 +273,13 @@ def _filter_statistics(
     return result
 
 
-# Marks a share whose denominator, the drop, has no interval above 0.
+# Marks a share whose denominator, the drop, is not measured well.
 NO_DROP_MARK = "†"
 NO_DROP_NOTE = (
-    f"{NO_DROP_MARK} plain training lost no measurable R@1 here (the drop's interval does not "
-    "lie above 0): the share divides by noise and is not readable."
+    f"{NO_DROP_MARK} the R@1 plain training lost here is not measured well (fewer than two "
+    "seeds, an interval not above 0, or per-seed drops spread by more than "
+    f"{MAX_DROP_CV:.0%} of their mean): the share divides by noise and is not readable; "
+    "read the gain instead."
 )
 
 
@@ -257,6 +290,7 @@ def markdown(table: pd.DataFrame, confidence: float) -> str:
 
     interval = f"[{percent(confidence)} interval]"
     titles = {
+        "gain": f"Gain over plain training on the same noise (R@1 points) {interval}",
         "r1": f"R@1 (%), mean over seeds {interval}",
         "drop": f"R@1 lost to the noise by plain training (points) {interval}",
         "recovered": f"Share of the drop recovered (%) {interval}",
@@ -274,8 +308,13 @@ def markdown(table: pd.DataFrame, confidence: float) -> str:
                 "| method | " + " | ".join(header) + " |",
                 "| --- |" + " --- |" * len(header),
             ]
-            # The drop is method none's: the same denominator for every method.
-            methods = [PLAIN] if statistic == "drop" else dict.fromkeys(rows["method"])
+            # The drop is method none's: the same denominator for every method; the gain
+            # is measured against method none.
+            methods = dict.fromkeys(rows["method"])
+            if statistic == "drop":
+                methods = [PLAIN]
+            elif statistic == "gain":
+                methods = [m for m in methods if m != PLAIN]
             for method in methods:
                 mine = rows[rows["method"] == method]
                 cells = [_cell(mine, statistic, scheme, level) for scheme, level in conditions]
@@ -294,14 +333,14 @@ def _cell(rows: pd.DataFrame, statistic: str, scheme: str, level: float) -> str:
     text = f"{row[statistic]:.1f}"
     if np.isfinite(row[f"{statistic}_low"]):
         text += f" [{row[f'{statistic}_low']:.1f}, {row[f'{statistic}_high']:.1f}]"
-    if statistic == "recovered" and row["method"] != PLAIN and not drop_is_measurable(row):
+    if statistic == "recovered" and row["method"] != PLAIN and not share_is_readable(row):
         text += f" {NO_DROP_MARK}"
     return text
 
 
-def drop_is_measurable(row: pd.Series) -> bool:
-    """Whether the noise's R@1 drop has an interval above 0 (no interval: assume so)."""
-    return not np.isfinite(row["drop_low"]) or row["drop_low"] > 0
+def share_is_readable(row: pd.Series) -> bool:
+    """Whether the noise's R@1 drop is measured well enough for the share (`drop_quality`)."""
+    return bool(row["share_readable"])
 
 
 def write_table3(

@@ -70,12 +70,26 @@ def run_rows(
         )
     changed = changed_mask(labels_path, shard_dir)
     identity = {"experiment": run.experiment, "scheme": run.scheme, "level": run.level}
-    return [
-        identity
-        | {"seed": run.seed, "detector": name, "changed": int(changed.sum())}
-        | detection_metrics(result.scores[name], changed)
-        for name in result.detectors
-    ]
+    rows = []
+    for name in result.detectors:
+        scored = evaluated_rows(result, name)
+        rows.append(
+            identity
+            | {"seed": run.seed, "detector": name, "changed": int(changed[scored].sum())}
+            | detection_metrics(result.scores[name][scored], changed[scored])
+        )
+    return rows
+
+
+def evaluated_rows(result: Any, detector: str) -> np.ndarray:
+    """The rows a detector is judged on: all, but CleanNet's verified rows (it was trained
+    on their truth; what it claims is the transfer to the classes nobody verified)."""
+    from irnoise.plan import CLEANNET_DETECTOR
+
+    everything = np.ones(len(result.labels), dtype=bool)
+    if detector == CLEANNET_DETECTOR and result.cleannet_verified is not None:
+        return ~result.cleannet_verified
+    return everything
 
 
 def per_run_metrics(

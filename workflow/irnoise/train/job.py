@@ -16,7 +16,7 @@ import numpy as np
 
 from irnoise.config import Training
 from irnoise.errors import UserError
-from irnoise.plan import ORACLE
+from irnoise.plan import ORACLE, RANDOM_SUBSET
 from irnoise.train import checkpoint
 from irnoise.train.labels import load_clean_labels, train_labels
 from irnoise.train.loop import HISTORY_COLUMNS, TrainResult, train
@@ -47,8 +47,11 @@ def run_training(
     if not isinstance(config, Training):
         config = Training.from_mapping(config)
     labels = train_labels(shard_dir, labels_path)
-    sample_filter = method_filter(method, shard_dir, labels, keep_path, config)
-    result = train(shard_dir, labels, config, seed, out_dir, threads, sample_filter)
+    sample_filter = method_filter(method, shard_dir, labels, keep_path, config, seed)
+    trained_on = labels
+    if method and method.get("name") == RANDOM_SUBSET:
+        trained_on = load_clean_labels(shard_dir)  # the control learns from clean labels
+    result = train(shard_dir, trained_on, config, seed, out_dir, threads, sample_filter)
     if result.runtime.is_main and sample_filter is not None:
         write_filter_summary(out_dir, sample_filter, labels, load_clean_labels(shard_dir))
     if result.runtime.is_main:
@@ -65,19 +68,27 @@ def method_filter(
     labels: np.ndarray,
     keep_path: str | Path | None,
     config: Training,
+    seed: int = 0,
 ) -> SampleFilter | None:
-    """The method's per-batch filter; the oracle's keep-mask comes from the clean labels."""
+    """The method's per-batch filter; the oracle's keep-mask (and its random control's)
+    comes from the clean labels."""
     from irnoise.train.methods import build_filter
-    from irnoise.train.methods.oracle import oracle_keep
+    from irnoise.train.methods.oracle import oracle_keep, random_subset_keep
 
     if not method:
         return None
     keep_rows = None
     if method.get("name") == ORACLE:
         keep_rows = oracle_keep(labels, load_clean_labels(shard_dir))
+    elif method.get("name") == RANDOM_SUBSET:
+        keep_rows = random_subset_keep(labels, load_clean_labels(shard_dir), seed)
     elif keep_path is not None:
         if not Path(keep_path).is_file():
-            raise UserError(f"keep-mask {keep_path} not found: run `irnoise subcenter-mask` first")
+            raise UserError(f"{keep_path} not found: run the method's first stage (its rule) first")
+        if Path(keep_path).suffix == ".npz":  # a staged method's first stage
+            with np.load(keep_path, allow_pickle=False) as data:
+                stage1 = {key: data[key] for key in data.files}
+            return build_filter(method, labels, None, config.embedding_size, stage1)
         keep_rows = np.load(keep_path).astype(bool)
     return build_filter(method, labels, keep_rows, config.embedding_size)
 

@@ -13,8 +13,11 @@ import torch
 from torch import nn
 
 # A noise-robust method's per-batch filter (irnoise.train.methods), bound to the batch's
-# rows and epoch: embeddings -> keep-mask. The loss sees only the kept samples.
-KeepFunction = Callable[[torch.Tensor], torch.Tensor]
+# rows and epoch: embeddings -> keep-mask (the loss sees only the kept samples), or the
+# batch's own loss function (loss, embeddings, labels) -> value for methods that weight
+# samples instead of dropping them (Smooth Proxy-Anchor, CleanNet).
+BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+KeepFunction = Callable[[torch.Tensor], "torch.Tensor | BatchLoss"]
 
 
 class Trainee(nn.Module):
@@ -36,7 +39,11 @@ class Trainee(nn.Module):
             if keep is None:
                 value = self.loss(embeddings.float(), labels)
             else:
-                value = kept_loss(self.loss, embeddings.float(), labels, keep(embeddings))
+                verdict = keep(embeddings)
+                if isinstance(verdict, torch.Tensor):
+                    value = kept_loss(self.loss, embeddings.float(), labels, verdict)
+                else:
+                    value = verdict(self.loss, embeddings.float(), labels)
         return value, embeddings
 
 

@@ -17,6 +17,11 @@ Methods and their sources (parameters and defaults in docs/methods.md):
 - `prism`, `prism_guess`: PRISM's ranking-based instance selection with the true noise
   rate, or with a fixed guess (`prism.py`).
 - `knn`: N2D2-style kNN sample rejection (`knn_filter.py`).
+- `random_subset`: the oracle's control, as many rows at random (`oracle.py`).
+- `proxy_anchor`: plain training with pytorch-metric-learning's ProxyAnchorLoss (no filter).
+- `smooth_proxy_anchor`: Smooth Proxy-Anchor's relabels and smoothed memberships
+  (`smooth_proxy_anchor.py`); `cleannet`: CleanNet's similarity as loss weights
+  (`cleannet.py`). These two return the batch's loss function instead of a keep-mask.
 """
 
 from __future__ import annotations
@@ -26,7 +31,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from irnoise.plan import FIXED_MASK_METHODS, METHODS, PLAIN, PRISM, PRISM_GUESS
+from irnoise.plan import (
+    CLEANNET,
+    FIXED_MASK_METHODS,
+    KNN,
+    METHODS,
+    PLAIN,
+    PRISM,
+    PRISM_GUESS,
+    PROXY_ANCHOR,
+    SMOOTH_PROXY_ANCHOR,
+)
 from irnoise.train.methods.sharing import FilterStep, RankExchange
 
 
@@ -102,9 +117,15 @@ class FixedMask(SampleFilter):
 
 
 def build_filter(
-    method: dict[str, Any], labels: np.ndarray, keep_rows: np.ndarray | None, embedding_size: int
+    method: dict[str, Any],
+    labels: np.ndarray,
+    keep_rows: np.ndarray | None,
+    embedding_size: int,
+    stage1: dict[str, np.ndarray] | None = None,
 ) -> SampleFilter | None:
-    """The filter of `method` ({"name": ..., parameters}); None for `none`."""
+    """The filter of `method` ({"name": ..., parameters}); None for `none`. `stage1`: the
+    arrays of a staged method's first stage (Smooth Proxy-Anchor's `labels` and
+    `confidence`, CleanNet's detect.npz)."""
     from irnoise.errors import UserError
 
     name = method.get("name", PLAIN)
@@ -112,7 +133,10 @@ def build_filter(
         raise UserError(f"unknown method {name!r}: use one of {', '.join(METHODS)}")
     if name == PLAIN:
         return None
-    sample_filter = _make_filter(name, method, labels, keep_rows, embedding_size)
+    if name in (SMOOTH_PROXY_ANCHOR, CLEANNET):
+        sample_filter = _staged_filter(name, method, labels, stage1)
+    else:
+        sample_filter = _make_filter(name, method, labels, keep_rows, embedding_size)
     sample_filter.method = dict(method)
     return sample_filter
 
@@ -149,11 +173,14 @@ def _make_filter(
             embedding_size=embedding_size,
             noise_rate=float(method["noise_rate"]),
             window=int(method["window"]),
-            memory_size=int(method["memory_size"]),
+            memory_size=memory_rows(float(method["memory_epochs"]), len(labels)),
             warmup_epochs=int(method["warmup_epochs"]),
         )
+    if name == PROXY_ANCHOR:
+        return SampleFilter(len(labels))  # only the loss differs: keep every sample
     from irnoise.train.methods.knn_filter import KnnFilter
 
+    assert name == KNN, name
     return KnnFilter(
         rows=len(labels),
         embedding_size=embedding_size,
@@ -161,6 +188,47 @@ def _make_filter(
         threshold=float(method["threshold"]),
         warmup_epochs=int(method["warmup_epochs"]),
     )
+
+
+def _staged_filter(
+    name: str, method: dict[str, Any], labels: np.ndarray, stage1: dict[str, np.ndarray] | None
+) -> SampleFilter:
+    from irnoise.config import method_defaults
+    from irnoise.errors import UserError
+
+    wanted = "labels" if name == SMOOTH_PROXY_ANCHOR else f"{CLEANNET}_score"
+    if stage1 is None or wanted not in stage1:
+        raise UserError(
+            f"method {name} trains on its first stage's file (with {wanted!r}): pass it with "
+            "--keep (docs/methods.md)"
+        )
+    if len(stage1[wanted]) != len(labels):
+        raise UserError(
+            f"the first stage's file has {len(stage1[wanted])} rows but the train split has "
+            f"{len(labels)}: it was made for another dataset; rerun its rule"
+        )
+    method = method_defaults(name) | method
+    if name == CLEANNET:
+        from irnoise.train.methods.cleannet import SampleWeights, similarity_weights
+
+        return SampleWeights(similarity_weights(stage1[wanted]))
+    from irnoise.train.methods.smooth_proxy_anchor import SmoothProxyAnchorTerms
+
+    return SmoothProxyAnchorTerms(
+        stage1["labels"],
+        stage1["confidence"],
+        position=float(method["position"]),
+        sharpness=float(method["sharpness"]),
+    )
+
+
+def memory_rows(memory_epochs: float, rows: int) -> int:
+    """A memory of `memory_epochs` epochs, in rows (at least one).
+
+    A memory longer than an epoch holds stale copies of each sample itself, which prop up
+    its own noisy label's center; the reference's memories hold 0.14-1.2 epochs.
+    """
+    return max(1, round(memory_epochs * rows))
 
 
 def filter_summary(dropped: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> dict[str, Any]:

@@ -1,14 +1,15 @@
 """Sub-center ArcFace, then retraining on the samples it keeps (Deng et al., ECCV 2020).
 
 Stage 1 trains pytorch-metric-learning's `SubCenterArcFaceLoss` (3 sub-centers per class)
-on the noisy labels. Then insightface's cleaning recipe: each class's dominant sub-center
-is the one most of its samples are nearest to; a sample is an outlier when the angle
-between its embedding and its class's dominant sub-center exceeds 75 degrees, or when it
-is nearest one of its class's non-dominant sub-centers (those gather the noisy samples).
-PML's `SubCenterArcFaceLoss.get_outliers` implements only the angle test, so the mask is
-computed here: `outlier_mask` = PML's angle test OR "nearest sub-center is not dominant".
-The kept rows are written as a keep-mask file (`irnoise subcenter-mask`), and stage 2
-trains plain ArcFace on them (method `subcenter` of `irnoise train`).
+on the noisy labels. Then insightface's cleaning recipe (its `drop.py`, and PML's
+`SubCenterArcFaceLoss.get_outliers`): each class's dominant sub-center is the one most of
+its samples are nearest to; a sample is an outlier when the angle between its embedding
+and its class's dominant sub-center exceeds 75 degrees. `outlier_mask` computes that test
+for all classes in one pass. A named variant (`drop_nondominant`) also drops the samples
+nearest one of their class's non-dominant sub-centers; it is no part of the reference
+recipe, and on the SOP-shaped set it dropped mostly clean rows (docs/methods.md). The
+kept rows are written as a keep-mask file (`irnoise subcenter`), and stage 2 trains plain
+ArcFace on them (method `subcenter` of `irnoise train`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,13 @@ def outlier_mask(
     sub_center_weights: torch.Tensor,
     sub_centers: int,
     threshold_degrees: float,
+    drop_nondominant: bool = False,
 ) -> torch.Tensor:
-    """True for each outlier row; `sub_center_weights` is PML's W (embedding, classes x k)."""
+    """True for each outlier row; `sub_center_weights` is PML's W (embedding, classes x k).
+
+    The angle test alone, as PML's `get_outliers`; with `drop_nondominant`, also every row
+    nearest a non-dominant sub-center of its class.
+    """
     embeddings = nn.functional.normalize(embeddings.float(), dim=1)
     centers = nn.functional.normalize(sub_center_weights.float().t(), dim=1)
     num_classes = centers.shape[0] // sub_centers
@@ -41,11 +47,16 @@ def outlier_mask(
     dominant = votes.argmax(dim=1).to(labels.device)[labels]
     dominant_cosine = cosines.gather(1, dominant.view(-1, 1)).view(-1)
     far = dominant_cosine < math.cos(math.radians(threshold_degrees))
-    return far | (nearest != dominant)
+    return far | (nearest != dominant) if drop_nondominant else far
 
 
 def keep_mask_from_model(
-    model_path: str, shard_dir: str, labels: np.ndarray, threshold_degrees: float, threads: int
+    model_path: str,
+    shard_dir: str,
+    labels: np.ndarray,
+    threshold_degrees: float,
+    threads: int,
+    drop_nondominant: bool = False,
 ) -> np.ndarray:
     """Keep-mask (True = keep) of the stage-1 model's train embeddings under `labels`."""
     from irnoise.data.loader import eval_batches
@@ -73,5 +84,6 @@ def keep_mask_from_model(
         loss.W.detach(),
         sub_centers,
         threshold_degrees,
+        drop_nondominant,
     )
     return ~outliers.numpy()
