@@ -1,6 +1,7 @@
 """Atomic outputs: write to a temporary sibling, then rename over the target.
 
-A killed job therefore never leaves a half-written file that looks complete.
+A killed job therefore never leaves a half-written file that looks complete. A write
+that fails (read-only or full folder) is one UserError naming the target and the reason.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from irnoise.outputs import refuse_foreign_folder, write_error
+
 
 def current_umask() -> int:
     umask = os.umask(0)
@@ -25,8 +28,11 @@ def current_umask() -> int:
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise write_error(target, error) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -34,25 +40,44 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         # mkstemp creates the file readable by its owner only; give outputs the usual mode.
         os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, target)
+    except OSError as error:
+        if not writing(error, tmp_path, target):
+            raise
+        raise write_error(target, error) from None
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
+def writing(error: OSError, tmp: Path, target: Path) -> bool:
+    """Whether `error` is the write itself failing (not an input the caller was reading)."""
+    return error.filename is None or str(error.filename) in {str(tmp), str(target)}
+
+
 @contextlib.contextmanager
-def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_directory(target: str | os.PathLike, marker: str) -> Iterator[Path]:
     """Yield a temporary directory beside `target`; move it onto `target` on success.
 
-    An existing `target` is replaced only once the new content is complete.
+    An existing `target` is replaced only once the new content is complete, and only
+    when it is a folder this command wrote (it holds `marker`) or an empty one.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    refuse_foreign_folder(target, marker)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as error:
+        raise write_error(target, error) from None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's directory is owner-only too
+        refuse_foreign_folder(target, marker)  # it may have changed while this one was written
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
+    except OSError as error:
+        if error.filename is not None and not str(error.filename).startswith(str(tmp)):
+            raise
+        raise write_error(target, error) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -4,6 +4,9 @@ Each subcommand lives in `irnoise.commands.<name>` and defines `add_arguments(pa
 and `run(args)`. Command modules import only the standard library at module level
 and import heavy dependencies (numpy, torch, faiss) inside `run`, so that starting
 one command never pays for another's imports (`irnoise noise` must not import torch).
+Each also declares `OUTPUTS`, the dests of the arguments it writes: before any command
+runs, `irnoise.outputs.check_outputs` refuses an output that is one of its inputs or
+another output.
 """
 
 from __future__ import annotations
@@ -39,18 +42,33 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"irnoise.commands.{name}")
         sub = subparsers.add_parser(name, help=help_text, description=module.__doc__)
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(run=module.run, outputs=module.OUTPUTS)
     return parser
+
+
+def option_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """How a command's arguments are spelled on the command line, by dest."""
+    for action in parser._subparsers._group_actions:  # the subcommands
+        sub = action.choices[command]
+        return {a.dest: (a.option_strings or [a.dest])[-1] for a in sub._actions}
+    return {}
 
 
 def main(argv: list[str] | None = None) -> int:
     from irnoise.errors import UserError
+    from irnoise.outputs import check_outputs
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
+        check_outputs(args, option_names(parser, args.command))
         args.run(args)
     except UserError as error:
         print(f"irnoise {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # reading or writing a path failed: say which and why
+        reason = error.strerror or str(error)
+        print(f"irnoise {args.command}: error: {error.filename}: {reason}", file=sys.stderr)
         return 2
     return 0
 

@@ -22,6 +22,9 @@ from typing import Any
 from irnoise.config import schema_default
 from irnoise.plan import DETECTORS
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out", "csv", "picture")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="model.pt of a trained run")

@@ -20,6 +20,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out_dir",)
+
 if TYPE_CHECKING:
     from irnoise.config import Training
 
