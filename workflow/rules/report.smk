@@ -35,8 +35,8 @@ rule table1:
         confidence=STUDY.statistics.confidence,
     shell:
         "irnoise table1 --out {output.csv:q} --md {output.md:q}"
-        " --per-query {input.per_query:q} -- {input.metrics:q}"
-        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
+        " --resamples {params.resamples} --confidence {params.confidence}"
+        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
 
 
 rule findings:
@@ -60,8 +60,8 @@ rule findings:
         confidence=STUDY.statistics.confidence,
     shell:
         "irnoise findings --out {output.csv:q} --md {output.md:q} --stats {input.stats:q}"
-        " --per-query {input.per_query:q} -- {input.metrics:q}"
-        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
+        " --resamples {params.resamples} --confidence {params.confidence}"
+        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
 
 
 rule table2:
@@ -175,5 +175,5 @@ rule figure_retrieval_vs_classification:
         confidence=STUDY.statistics.confidence,
     shell:
         "irnoise figure retrieval_vs_classification --out {output:q}"
-        " --per-query {input.per_query:q} -- {input.metrics:q}"
-        " --resamples {params.resamples} --confidence {params.confidence} 2> {log:q}"
+        " --resamples {params.resamples} --confidence {params.confidence}"
+        " --per-query {input.per_query:q} -- {input.metrics:q} 2> {log:q}"
