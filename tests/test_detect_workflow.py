@@ -78,6 +78,27 @@ def test_the_misfiled_image_ranks_first(user_run):
     assert (user_run / "results/detect/mine/top_suspicious.png").stat().st_size > 0
 
 
+@pytest.mark.workflow
+def test_moving_an_image_reshards_and_the_ranking_names_the_right_files(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    images = misfiled_folder(workdir / "data/raw/mine")
+    config = user_config(workdir)
+    target = ["results/detect/mine/suspicious.csv", "--cores", "2", "--configfile", str(config)]
+    run_snakemake(workdir, *target)
+    unchanged = run_snakemake(workdir, *target, "-n")
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
+    moved = "train/red/misfiled_red.jpg"
+    (images / MISFILED).rename(images / moved)
+    result = run_snakemake(workdir, *target)
+    log = result.stdout + result.stderr
+    assert "rule shard:" in log and "rule detect_dataset:" in log
+    with open(workdir / "results/detect/mine/suspicious.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert moved in {row["key"] for row in rows} and MISFILED not in {row["key"] for row in rows}
+    for row in rows:  # every row is named by the file that was scored, in its class
+        assert row["path"].endswith(row["key"]) and row["key"].split("/")[1] == row["label"]
+
+
 def test_an_unknown_detector_is_named(user_run, capsys):
     run = user_run / "results/runs/mine/clean/0/seed0"
     code = main(

@@ -4,6 +4,7 @@ A killed job therefore never leaves a half-written file that looks complete; and
 `sigterm_exits()` (every `irnoise` command) SIGTERM raises SystemExit, so that the
 `finally` blocks below remove the temporary file or folder too, whether Snakemake, a
 cluster's scheduler or irnoise.jobs' watcher sent it. SIGKILL leaves it behind.
+A write that fails (read-only or full folder) is one UserError naming the target and the reason.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from irnoise.outputs import refuse_foreign_folder, write_error
 
 # The exit status of a process ended by SIGTERM, as a shell reports it.
 SIGTERM_STATUS = 128 + signal.SIGTERM
@@ -52,8 +55,11 @@ def current_umask() -> int:
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise write_error(target, error) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -61,25 +67,44 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         # mkstemp creates the file readable by its owner only; give outputs the usual mode.
         os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, target)
+    except OSError as error:
+        if not writing(error, tmp_path, target):
+            raise
+        raise write_error(target, error) from None
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
+def writing(error: OSError, tmp: Path, target: Path) -> bool:
+    """Whether `error` is the write itself failing (not an input the caller was reading)."""
+    return error.filename is None or str(error.filename) in {str(tmp), str(target)}
+
+
 @contextlib.contextmanager
-def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_directory(target: str | os.PathLike, marker: str) -> Iterator[Path]:
     """Yield a temporary directory beside `target`; move it onto `target` on success.
 
-    An existing `target` is replaced only once the new content is complete.
+    An existing `target` is replaced only once the new content is complete, and only
+    when it is a folder this command wrote (it holds `marker`) or an empty one.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    refuse_foreign_folder(target, marker)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as error:
+        raise write_error(target, error) from None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's directory is owner-only too
+        refuse_foreign_folder(target, marker)  # it may have changed while this one was written
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
+    except OSError as error:
+        if error.filename is not None and not str(error.filename).startswith(str(tmp)):
+            raise
+        raise write_error(target, error) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

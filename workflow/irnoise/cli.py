@@ -11,6 +11,10 @@ Every command removes its temporary files when ended by SIGTERM, and the long on
 The rules append each command's stderr to the job's log (`2>> {log}`): every attempt of a
 job (Snakemake's retry, Slurm's requeue after a preemption) keeps its messages, under the
 header line `log_header` writes.
+
+Each command also declares `OUTPUTS`, the dests of the arguments it writes: before any command
+runs, `irnoise.outputs.check_outputs` refuses an output that is one of its inputs or
+another output.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"irnoise.commands.{name}")
         sub = subparsers.add_parser(name, help=help_text, description=module.__doc__)
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(run=module.run, outputs=module.OUTPUTS)
     return parser
 
 
@@ -83,21 +87,36 @@ def log_header(command: str) -> None:
     )
 
 
+def option_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """How a command's arguments are spelled on the command line, by dest."""
+    for action in parser._subparsers._group_actions:  # the subcommands
+        sub = action.choices[command]
+        return {a.dest: (a.option_strings or [a.dest])[-1] for a in sub._actions}
+    return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     from irnoise.atomic import sigterm_exits
     from irnoise.errors import UserError
+    from irnoise.outputs import check_outputs
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     log_header(args.command)
-    if args.command in LONG_COMMANDS:
-        from irnoise import jobs
-
-        jobs.end_with_snakemake()
     try:
+        check_outputs(args, option_names(parser, args.command))
+        if args.command in LONG_COMMANDS:
+            from irnoise import jobs
+
+            jobs.end_with_snakemake()
         with sigterm_exits():
             args.run(args)
     except UserError as error:
         print(f"irnoise {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # reading or writing a path failed: say which and why
+        reason = error.strerror or str(error)
+        print(f"irnoise {args.command}: error: {error.filename}: {reason}", file=sys.stderr)
         return 2
     return 0
 

@@ -102,6 +102,7 @@ STUDY_TARGETS = (
 
 RAW = "data/raw/{dataset}"
 SHARDS = "data/shards/{dataset}"
+LISTING = "data/listings/{dataset}.json"  # a user's folder or CSV dataset, as last read
 LABEL_SET = "{dataset}/{scheme}/{level}/seed{seed}"  # one noisy copy of a dataset's labels
 LABELS = f"data/labels/{LABEL_SET}"  # + .npy (labels), .json (stats)
 RUN = "{experiment}/{scheme}/{level}/seed{seed}"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from irnoise.config import canonical, load_study, with_defaults
+from irnoise.data.listing import LISTED_SOURCES
 from irnoise.errors import UserError
 from irnoise.plan import (
     CLEANNET,
@@ -20,6 +21,7 @@ from irnoise.plan import (
     DETECT_DIR,
     LABEL_SET,
     LABELS,
+    LISTING,
     METHOD_DIR,
     METHOD_RUN,
     NOISE_SCHEME_PATTERN,
@@ -119,12 +121,42 @@ def detect_mem_mb(wildcards):
 # --- data and noise ----------------------------------------------------------------
 
 
+def refresh_listings():
+    """Write the listing of each user's (folder or CSV) dataset where it changed.
+
+    Read when the workflow is parsed, so that Snakemake compares the listing's time with
+    the shards': moving, adding or deleting an image reruns the shard job; an unchanged
+    dataset reruns nothing. Only the main Snakemake reads them: a cluster job's Snakemake
+    must not see a listing newer than the shards it was started to write.
+    """
+    from irnoise.data.listing import dataset_listing, refresh_listing
+
+    for name, dataset in DATASETS.items():
+        if dataset.source in LISTED_SOURCES:
+            listing = dataset_listing(
+                dataset.source, dataset.path, dataset.adapter_options
+            )
+            refresh_listing(LISTING.format(dataset=name), listing)
+
+
+if workflow.is_main_process:
+    try:
+        refresh_listings()
+    except UserError as error:
+        sys.exit(f"irnoise: {error}")
+
+
 def shard_input(wildcards):
-    """A synthetic set's generated folder; nothing for a real dataset, so that the plan
-    can be made before the data is there (the shard job stops with the expected layout).
+    """A synthetic set's generated folder; a user's dataset's listing; nothing for a
+    published dataset, so that the plan can be made before the data is there (the shard
+    job stops with the expected layout).
     """
     dataset = DATASETS[wildcards.dataset]
-    return [dataset.path] if dataset.is_synthetic else []
+    if dataset.is_synthetic:
+        return [dataset.path]
+    if dataset.source in LISTED_SOURCES:
+        return [LISTING.format(dataset=wildcards.dataset)]
+    return []
 
 
 def shard_params(name):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the CSV to write (results/metrics.csv)")

@@ -26,6 +26,9 @@ from typing import Any
 from irnoise.config import check_setting, schema_default
 from irnoise.plan import CLEANNET_DETECTOR, DETECTORS
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out", "csv", "picture")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="model.pt of a trained run")

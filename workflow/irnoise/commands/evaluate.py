@@ -20,6 +20,9 @@ from typing import Any
 
 from irnoise.plan import TASKS
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out", "per_query")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="model.pt of the run")

@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import importlib
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out",)
+
 FIGURES = {
     "class_sizes": "irnoise.report.figures.class_sizes",
     "training_curves": "irnoise.report.figures.training_curves",

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from irnoise.plan import NOISE_SCHEMES
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", required=True, type=Path, help="shard directory")

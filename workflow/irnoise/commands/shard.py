@@ -11,6 +11,9 @@ import argparse
 import dataclasses
 import sys
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -16,6 +16,9 @@ from pathlib import Path
 from irnoise.config import schema_default
 from irnoise.plan import SUBCENTER
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out",)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="stage-1 model.pt")

@@ -14,6 +14,9 @@ import argparse
 import math
 import sys
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out",)
+
 
 def positive_float(text: str) -> float:
     try:

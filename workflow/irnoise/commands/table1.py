@@ -15,6 +15,9 @@ from pathlib import Path
 
 from irnoise.arguments import add_bootstrap_arguments
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out", "md")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the CSV to write (results/table1.csv)")

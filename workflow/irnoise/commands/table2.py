@@ -13,6 +13,9 @@ from pathlib import Path
 
 from irnoise.plan import NOISE_SCHEMES
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out",)
+
 
 def comma_list(kind: type):
     def parse(text: str) -> list:

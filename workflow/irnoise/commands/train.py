@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING
 
 from irnoise import devices
 
+# The arguments this command writes (irnoise.outputs).
+OUTPUTS = ("out_dir",)
+
 if TYPE_CHECKING:
     from irnoise.config import Training
 

@@ -23,7 +23,7 @@ import simplejpeg
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from irnoise.data.manifest import read_manifest, split_shards
+from irnoise.data.manifest import checked_rows, read_manifest, split_shards
 from irnoise.data.ustar import ustar_index
 from irnoise.errors import UserError
 
@@ -173,9 +173,7 @@ class ShardBatches(IterableDataset):
 
     def shard_samples(self, shards: list[Path]) -> Iterable[dict[str, Any]]:
         """The samples of `shards`, in order: read from the tar files."""
-        import webdataset as wds
-
-        return wds.tariterators.group_by_keys(tar_files(shards))
+        return itertools.chain.from_iterable(read_shard(path) for path in shards)
 
     def __iter__(self) -> Iterator[Batch]:
         slot, slots = self.slot()
@@ -202,6 +200,13 @@ class ShardBatches(IterableDataset):
         return images, labels, rows
 
 
+def read_shard(path: Path) -> Iterator[dict[str, Any]]:
+    """The samples of one shard file, checked against its manifest (count and rows)."""
+    import webdataset as wds
+
+    return checked_rows(path, wds.tariterators.group_by_keys(tar_files([path])))
+
+
 class DecodedSplit:
     """A split's samples, each JPEG decoded once, in shard order: the input of many epochs.
 
@@ -211,13 +216,11 @@ class DecodedSplit:
     """
 
     def __init__(self, shards: list[Path]) -> None:
-        import webdataset as wds
-
         self.samples: dict[Path, list[dict[str, Any]]] = {}
         for path in shards:
             self.samples[path] = [
                 {"idx": sample["idx"], "cls": sample["cls"], "image": decode_jpeg(sample["jpg"])}
-                for sample in wds.tariterators.group_by_keys(tar_files([path]))
+                for sample in read_shard(path)
             ]
 
     @staticmethod

@@ -9,8 +9,10 @@ here, in order, and are told what to run when the directory is not what they exp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
+from collections.abc import Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +22,10 @@ import numpy as np
 from irnoise.errors import UserError
 
 if TYPE_CHECKING:
-    from irnoise.data.datasets.base import DatasetIndex
+    from irnoise.data.datasets.base import DatasetIndex, Record
 
 MANIFEST = "manifest.json"
+STALE = "delete the shard directory and rerun `irnoise shard` (the workflow's shard rule)"
 
 
 def versions() -> dict[str, str | None]:
@@ -36,13 +39,28 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def split_entry(split: str, shards: list[str], labels: np.ndarray) -> dict[str, Any]:
+def rows_digest(records: Iterable[Record]) -> str:
+    """A digest of the records written as rows, in row order: their native keys and classes.
+
+    Readers that name rows by their files (detect) compare it with the dataset as it is
+    now, so that a dataset changed since it was sharded is refused, not misnamed.
+    """
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(json.dumps([record.key, record.label]).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def split_entry(
+    split: str, shards: list[str], labels: np.ndarray, rows_sha256: str
+) -> dict[str, Any]:
     """What the manifest says of one written split."""
     return {
         "count": len(labels),
         "classes": len(np.unique(labels)),
         "shards": shards,
         "labels": f"{split}_labels.npy",
+        "rows_sha256": rows_sha256,
     }
 
 
@@ -98,3 +116,43 @@ def split_shards(shard_dir: str | Path, split: str) -> list[Path]:
 
 def split_count(shard_dir: str | Path, split: str) -> int:
     return int(read_manifest(shard_dir)["splits"][split]["count"])
+
+
+def shard_rows(shard_dir: Path) -> dict[str, range]:
+    """The rows each shard file (by name) of every split holds: `shard_size` consecutive rows.
+
+    Read once per shard file opened: a small file beside thousands of samples.
+    """
+    manifest = read_manifest(shard_dir)
+    size = int(manifest["shard_size"])
+    return {
+        name: range(number * size, min((number + 1) * size, int(entry["count"])))
+        for entry in manifest["splits"].values()
+        for number, name in enumerate(entry["shards"])
+    }
+
+
+def checked_rows(path: Path, samples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The samples of one shard file, checked to be the rows its manifest lists, in order.
+
+    A shard cut at a sample boundary is a valid tar of fewer samples, and a stale one holds
+    other rows: either would silently train on, or score, rows that are not the split.
+    """
+    expected = shard_rows(path.parent).get(path.name)
+    if expected is None:
+        raise UserError(f"shard {path} is not listed in {path.parent / MANIFEST}: {STALE}")
+    count = 0
+    for sample in samples:
+        row = int(sample["idx"])
+        if count >= len(expected) or row != expected[count]:
+            raise UserError(
+                f"shard {path} holds row {row} where {path.parent / MANIFEST} lists "
+                f"rows {expected.start}-{expected.stop - 1}: {STALE}"
+            )
+        count += 1
+        yield sample
+    if count != len(expected):
+        raise UserError(
+            f"shard {path} holds {count} rows where {path.parent / MANIFEST} lists "
+            f"{len(expected)}: it is truncated or stale; {STALE}"
+        )

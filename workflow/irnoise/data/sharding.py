@@ -28,7 +28,7 @@ from tqdm import tqdm
 from irnoise.atomic import atomic_directory, save_npy, write_json
 from irnoise.data import images
 from irnoise.data.datasets.base import DatasetIndex, Pair, Record
-from irnoise.data.manifest import MANIFEST, build_manifest, split_entry
+from irnoise.data.manifest import MANIFEST, build_manifest, rows_digest, split_entry
 from irnoise.data.ustar import ShardWriter
 from irnoise.errors import UserError
 
@@ -313,7 +313,7 @@ def write_shards(
     check_settings(index, image_size, shard_size)
     classes = class_names(index)
     label_of = {name: label for label, name in enumerate(classes)}
-    with atomic_directory(out_dir) as tmp, frozen_objects(), worker_pool(threads) as pool:
+    with atomic_directory(out_dir, MANIFEST) as tmp, frozen_objects(), worker_pool(threads) as pool:
         results = {
             split: write_split(tmp, split, records, label_of, image_size, shard_size, pool, threads)
             for split, records in index.splits.items()
@@ -325,7 +325,12 @@ def write_shards(
             save_npy(tmp / f"{split}_labels.npy", result.labels)
         write_json(tmp / "classes.json", classes)
         n_pairs = write_pairs(tmp, index, results)
-        splits = {split: split_entry(split, r.shards, r.labels) for split, r in results.items()}
+        splits = {
+            split: split_entry(
+                split, r.shards, r.labels, rows_digest(index.splits[split][i] for i in r.kept)
+            )
+            for split, r in results.items()
+        }
         manifest = build_manifest(index, image_size, shard_size, splits, failures, n_pairs)
         write_json(tmp / MANIFEST, manifest)
     warn_empty_classes(classes, results, failures)

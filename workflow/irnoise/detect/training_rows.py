@@ -30,6 +30,7 @@ def train_files(
     if not dataset:
         return [("", "")] * count
     from irnoise.data.datasets import load
+    from irnoise.data.manifest import rows_digest
 
     index = load(dataset["source"], dataset["root"], dataset.get("options") or {})
     skipped = {entry["key"] for entry in manifest.get("skipped", []) if entry["split"] == "train"}
@@ -38,6 +39,14 @@ def train_files(
         raise UserError(
             f"the dataset at {dataset['root']} lists {len(records)} train images but its shards "
             f"hold {count}: it changed since it was sharded; rerun `irnoise shard`"
+        )
+    recorded = manifest["splits"]["train"].get("rows_sha256")
+    if recorded is not None and rows_digest(records) != recorded:
+        raise UserError(
+            f"the train images of the dataset at {dataset['root']} are not the rows its shards "
+            "hold (an image was moved, renamed or replaced since it was sharded): the rows "
+            "would be named by the wrong files; rerun `irnoise shard` (the workflow does "
+            "when its listing changes)"
         )
     return [(record.key, str(record.path)) for record in records]
 

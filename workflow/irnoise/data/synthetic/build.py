@@ -31,6 +31,9 @@ from irnoise.data.synthetic.perturb import sample_image
 from irnoise.data.synthetic.prototypes import Prototype, random_prototype
 from irnoise.data.synthetic.shapes import ClassPlan, plan_classes, split_counts
 
+# Written last into every synthetic set: how `irnoise synth` recognizes a folder it may replace.
+SYNTH_MARKER = "synth.json"
+
 GENERATOR_VERSION = 1  # bump when the same arguments would draw different images
 STREAMS = {"sop": 1, "inshop": 2, "faces": 3, "lfw": 4, "imagenet": 5}
 PLAN, PROTOTYPE, SAMPLE = 0, 1, 2  # purposes of the seed sequences
@@ -162,11 +165,11 @@ def build_dataset(
     check_arguments(shape, scale, image_size, seed, threads)
     classes, layout, pairs = plan_dataset(shape, scale, seed)
     summary = describe(shape, scale, image_size, seed, classes, pairs)
-    with atomic_directory(out_dir) as tmp:
+    with atomic_directory(out_dir, SYNTH_MARKER) as tmp:
         for name, text in layout.files.items():
             (tmp / name).write_text(text)
         render_images(
             layout.images, tmp, seed, STREAMS[shape], image_size, threads, f"synth {shape}"
         )
-        (tmp / "synth.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        (tmp / SYNTH_MARKER).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
