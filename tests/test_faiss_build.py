@@ -72,7 +72,9 @@ def test_build_info_of_this_environment():
 def test_evaluate_refuses_two_builds_before_any_work(monkeypatch, tmp_path, capsys):
     fake_metadata(monkeypatch, {"faiss": ["faiss-cpu", "faiss-gpu-cu12"]})
     out = tmp_path / "metrics.json"
-    argv = ["evaluate", "--model", str(tmp_path / "none.pt"), "--shards", str(tmp_path)]
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    argv = ["evaluate", "--model", str(tmp_path / "none.pt"), "--shards", str(shards)]
     argv += ["--task", "retrieval", "--config", '{"crop_size": 8, "eval_batch_size": 2}']
     assert cli.main([*argv, "--run", "{}", "--out", str(out)]) == 2
     assert "several builds of faiss" in capsys.readouterr().err
