@@ -32,8 +32,10 @@ def test_lock_is_released_when_its_process_dies(tmp_path):
 
 
 def test_train_command_refuses_a_run_being_trained(tmp_path, capsys):
-    jobs.lock_run(tmp_path)
-    argv = ["train", "--shards", str(tmp_path), "--config", "{}", "--out-dir", str(tmp_path)]
+    run, shards = tmp_path / "run", tmp_path / "shards"
+    shards.mkdir()
+    jobs.lock_run(run)
+    argv = ["train", "--shards", str(shards), "--config", "{}", "--out-dir", str(run)]
     assert main(argv) == 2
     assert "another `irnoise train` is training" in capsys.readouterr().err
 
@@ -199,9 +201,10 @@ def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path, writer):
     # SIGTERM's default action ended the process inside the `with`: the .tmp stayed.
     out = tmp_path / "out"
     ready = tmp_path / "ready"
+    marker = ", 'manifest.json'" if writer == "atomic_directory" else ""
     work = (
         f"from irnoise.atomic import {writer}\n"
-        f"            with {writer}({str(out / 'target')!r}) as tmp:\n"
+        f"            with {writer}({str(out / 'target')!r}{marker}) as tmp:\n"
         f"                Path({str(ready)!r}).write_text(str(os.getpid()))\n"
         "                time.sleep(600)"
     )

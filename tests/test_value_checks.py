@@ -331,7 +331,8 @@ def test_shard_options_are_checked_against_the_schema(tmp_path: Path, capsys) ->
     options = json.dumps({"splits": {"../../../x": "train"}})
     error = run_cli(
         capsys,
-        *("shard", "--source", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "o")),
+        *("shard", "--source", "folder", "--root", str(tmp_path / "images")),
+        *("--out", str(tmp_path / "o")),
         *("--image-size", "32", "--shard-size", "10", "--options", options),
     )
     assert 'options.splits: got "../../../x", expected one of train, test' in error
