@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from irnoise.config import schema_default
 from irnoise.evaluate import metrics
 from irnoise.report import bootstrap, coverage
 from irnoise.report.bootstrap import PairTpr, QueryMean
+from irnoise.schema import schema_default
 
 RESAMPLES = schema_default("statistics", "resamples")
 LEVEL = schema_default("statistics", "confidence")

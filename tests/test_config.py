@@ -1,4 +1,4 @@
-"""The typed config: schema defaults equal the dataclasses'; every bad input stops the
+"""The typed config: defaults written once, in the schema; every bad input stops the
 dry-run with one short message naming the key at fault."""
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import pytest
 import yaml
 
 from irnoise import config as typed
+from irnoise import schema
 from irnoise.config import load_study, read_yaml
 from irnoise.errors import UserError
 from irnoise.train import loss_check
 
 from helpers import REPO, copy_workflow, run_snakemake
 
-SCHEMA = yaml.safe_load(typed.SCHEMA.read_text())
+SCHEMA = yaml.safe_load(schema.SCHEMA.read_text())
 DEFAULT = read_yaml(REPO / "config.yaml")
 
 
@@ -144,7 +145,7 @@ def test_defaults_are_written_once_in_the_schema() -> None:
 def test_a_config_without_sections_is_filled_from_the_schema() -> None:
     """What a config leaves out is what every reader sees filled: rules, captions, commands."""
     config = {key: DEFAULT[key] for key in ("datasets", "experiments")}
-    filled = typed.with_defaults(config)
+    filled = schema.with_defaults(config)
     noise = SCHEMA["properties"]["noise"]["properties"]
     assert filled["noise"]["levels"] == noise["levels"]["default"]
     assert filled["detect"]["k"] == SCHEMA["properties"]["detect"]["properties"]["k"]["default"]

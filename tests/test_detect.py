@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from irnoise.config import schema_default
 from irnoise.detect import cleanlab_scores, evaluation, knn, margin, prism_score
 from irnoise.detect.scores import load, run_detectors, save
+from irnoise.schema import schema_default
 
 MAX_CELLS = schema_default("detect", "cleanlab_max_cells")
 

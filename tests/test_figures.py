@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from irnoise.commands import figure as figure_command
-from irnoise.config import schema_default
 from irnoise.errors import UserError
+from irnoise.schema import schema_default
 
 from fake_results import FakeResults, write_fake_results
 from helpers import REPO
@@ -168,7 +168,7 @@ def test_report_captions_render() -> None:
     from docutils.core import publish_parts
     from docutils.writers import get_writer_class
 
-    from irnoise.config import with_defaults
+    from irnoise.schema import with_defaults
 
     # As common.smk does: the schema fills every default into the config captions read.
     config = with_defaults(yaml.safe_load((REPO / "config.yaml").read_text()))

@@ -45,7 +45,8 @@ def test_captions_render_on_a_config_that_leaves_the_grid_out() -> None:
     reading snakemake.config["noise"]["levels"] works on a config without `noise:`."""
     import jinja2
 
-    from irnoise.config import read_yaml, with_defaults
+    from irnoise.config import read_yaml
+    from irnoise.schema import with_defaults
 
     config = {key: read_yaml(REPO / "config.yaml")[key] for key in ("datasets", "experiments")}
     params = SimpleNamespace(names="sop", references="sop_train", level="0.1", seed=0)

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irnoise.config import schema_default
 from irnoise.errors import UserError
 from irnoise.evaluate.per_query import save_per_query
 from irnoise.report.bootstrap import seed_bootstrap
@@ -23,6 +22,7 @@ from irnoise.report.table3 import (
     read_filters,
     recovered_share,
 )
+from irnoise.schema import schema_default
 
 RESAMPLES = schema_default("statistics", "resamples")
 CONFIDENCE = schema_default("statistics", "confidence")

@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from irnoise import cli, plan
-from irnoise.config import load_study, read_yaml, schema
+from irnoise.config import load_study, read_yaml
 from irnoise.errors import UserError
+from irnoise.schema import schema
 from irnoise.train import loss_check
 
 from helpers import REPO, copy_workflow, run_snakemake

@@ -12,7 +12,7 @@ from irnoise.errors import UserError
 def add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
     """--resamples and --confidence of the report's bootstrap intervals; their defaults are
     the config schema's (statistics), which the workflow's rules pass on."""
-    from irnoise.config import schema_default
+    from irnoise.schema import schema_default
 
     parser.add_argument(
         "--resamples",

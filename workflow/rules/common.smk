@@ -8,7 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from irnoise.config import canonical, load_study, with_defaults
+from irnoise.config import canonical, load_study
+from irnoise.schema import with_defaults
 from irnoise.data.listing import LISTED_SOURCES
 from irnoise.errors import UserError
 from irnoise.plan import (

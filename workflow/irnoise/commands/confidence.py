@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from irnoise.arguments import json_object
     from irnoise.atomic import atomic_path
-    from irnoise.config import method_defaults
     from irnoise.plan import SMOOTH_PROXY_ANCHOR
+    from irnoise.schema import method_defaults
     from irnoise.train.labels import check_labels, load_clean_labels, load_labels
     from irnoise.train.methods.features import train_features
     from irnoise.train.methods.smooth_proxy_anchor import class_confidences, relabel

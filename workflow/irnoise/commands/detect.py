@@ -23,8 +23,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from irnoise.config import check_setting, schema_default
 from irnoise.plan import CLEANNET_DETECTOR, DETECTORS
+from irnoise.schema import check_setting, schema_default
 
 # The arguments this command writes (irnoise.outputs).
 OUTPUTS = ("out", "csv", "picture")
@@ -100,8 +100,8 @@ def run(args: argparse.Namespace) -> None:
 def read_dataset(text: str | None) -> dict[str, Any] | None:
     """--dataset's JSON (source, root, options), checked against the config schema."""
     from irnoise.arguments import json_object
-    from irnoise.config import check_dataset_source
     from irnoise.errors import UserError
+    from irnoise.schema import check_dataset_source
 
     if text is None:
         return None
@@ -115,13 +115,13 @@ def read_dataset(text: str | None) -> dict[str, Any] | None:
 def cleannet_input(args: argparse.Namespace) -> Any:
     """A function of the scored labels giving CleanNet's input, or None without verification."""
     from irnoise.arguments import json_object
-    from irnoise.config import method_defaults
     from irnoise.data.manifest import read_manifest
     from irnoise.detect import training_rows
     from irnoise.detect.cleannet import verification_from_truth
     from irnoise.detect.scores import CleanNetInput
     from irnoise.detect.verified import read_verified
     from irnoise.errors import UserError
+    from irnoise.schema import method_defaults
     from irnoise.train.labels import load_clean_labels
 
     if args.verified and args.verify_fraction is not None:

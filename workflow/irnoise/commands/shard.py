@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_options(text: str, source: str) -> dict:
     from irnoise.arguments import json_object
-    from irnoise.config import check_dataset_source
     from irnoise.errors import UserError
+    from irnoise.schema import check_dataset_source
 
     options = json_object(text, "--options")
     check_dataset_source({"source": source, "options": options}, "--source/--options")

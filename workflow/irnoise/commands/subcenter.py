@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from irnoise.config import schema_default
 from irnoise.plan import SUBCENTER
+from irnoise.schema import schema_default
 
 # The arguments this command writes (irnoise.outputs).
 OUTPUTS = ("out",)

@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from irnoise import jobs
     from irnoise.arguments import json_object
-    from irnoise.config import Training, check_method
+    from irnoise.config import Training
+    from irnoise.schema import check_method
 
     config = Training.from_mapping(json_object(args.config, "--config"))
     method = check_method(json_object(args.method, "--method")) if args.method else None

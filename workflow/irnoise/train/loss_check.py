@@ -14,8 +14,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from irnoise.config import Experiment, Study, Training, canonical, plain
+from irnoise.config import Experiment, Study, Training, canonical
 from irnoise.errors import UserError
+from irnoise.schema import plain
 
 # Loss arguments `build_loss` fills in from the data and the network.
 LOSS_FILLED = frozenset({"num_classes", "embedding_size", "descriptors_dim"})

@@ -159,7 +159,7 @@ def _make_filter(
                 f"{labels.shape}: it was made for another dataset; rerun its rule"
             )
         return FixedMask(keep_rows)
-    from irnoise.config import method_defaults
+    from irnoise.schema import method_defaults
 
     # A method given by hand (`--method '{"name": "knn"}'`) takes the schema's defaults.
     method = method_defaults(name) | method
@@ -193,8 +193,8 @@ def _make_filter(
 def _staged_filter(
     name: str, method: dict[str, Any], labels: np.ndarray, stage1: dict[str, np.ndarray] | None
 ) -> SampleFilter:
-    from irnoise.config import method_defaults
     from irnoise.errors import UserError
+    from irnoise.schema import method_defaults
 
     wanted = "labels" if name == SMOOTH_PROXY_ANCHOR else f"{CLEANNET}_score"
     if stage1 is None or wanted not in stage1:
