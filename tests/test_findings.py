@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from irnoise.commands import findings as findings_command
-from irnoise.report import findings
+from irnoise.report import findings, stratified, study_reference
 from irnoise.report.bootstrap import Interval, Resampled
 from irnoise.report.findings import CONTRADICTED, INCONCLUSIVE, REPRODUCED, StudyResults
 from irnoise.report.intervals import Condition, GridResamples
@@ -46,7 +46,7 @@ def study(values, levels=(0.05,), corrupted=None, seed: int = 0) -> StudyResults
     present = {experiment for experiment, _, _ in values}
     return StudyResults(
         grid=metrics(values, seed),
-        tasks=findings.PAPER_TASKS | {name: TASKS[name] for name in present},
+        tasks=study_reference.PAPER_TASKS | {name: TASKS[name] for name in present},
         train={name: TRAIN[name] for name in present},
         levels=tuple(levels),
         corrupted_pct=corrupted or {},
@@ -186,7 +186,7 @@ def test_c3_permutation_null_is_uniform_on_exchangeable_data():
     for _ in range(200):
         xs = [[5.0, 30.0, 60.0]] * 3
         ys = [list(rng.normal(0.1 * i, 0.01, 3)) for i in range(3)]
-        p_values.append(findings.stratified_permutation_test(xs, ys)[1])
+        p_values.append(stratified.stratified_permutation_test(xs, ys)[1])
     assert np.mean(np.array(p_values) < 0.025) <= 0.05
 
 

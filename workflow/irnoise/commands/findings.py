@@ -48,9 +48,8 @@ def run(args: argparse.Namespace) -> None:
         HEADLINE,
         build_findings,
         build_study,
-        findings_frame,
-        findings_markdown,
     )
+    from irnoise.report.findings_output import findings_frame, findings_markdown
     from irnoise.report.intervals import grid_resamples
     from irnoise.report.table2 import load_stats, mean_by_cell
 

@@ -25,10 +25,9 @@ verdict is inconclusive and the note says so.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,8 +44,16 @@ from irnoise.plan import (
     VERIFICATION,
 )
 from irnoise.report import seed_check
-from irnoise.report.bootstrap import Interval, rank_correlation, relative_drop
-from irnoise.report.intervals import Condition, GridResamples, method_text, percent
+from irnoise.report.bootstrap import Interval, relative_drop
+from irnoise.report.intervals import Condition, GridResamples
+from irnoise.report.stratified import stratified_permutation_test, stratified_rho
+from irnoise.report.study_reference import (
+    PAPER_FIGURE3,
+    PAPER_LEVELS,
+    PAPER_NAMES,
+    PAPER_TASKS,
+    paper_drop,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,30 +68,10 @@ C4_NULL = 50.0  # % of TPR@FPR=1e-3 lost: "breaks down" means more than half
 C4_STUDY_CORRUPTED_PCT = 88.0
 C4_REGIME_TOLERANCE = 10.0  # points of corrupted-class share that still match the study
 C3_MIN_CELLS = 3
-C3_EXACT_PERMUTATIONS = 20_000  # above this, C3_RANDOM_PERMUTATIONS random ones
-C3_RANDOM_PERMUTATIONS = 5_000
 
-# The paper's datasets, matched to experiments by name, and the task of each.
-PAPER_NAMES = {"sop": "SOP", "inshop": "In-Shop", "faces": "LFW", "imagenet": "ImageNet"}
-PAPER_TASKS = {
-    "sop": RETRIEVAL,
-    "inshop": RETRIEVAL,
-    "faces": VERIFICATION,
-    "imagenet": CLASSIFICATION,
-}
 # C4 reads TPR@FPR=1e-3 over all pairs of test images: the listed pairs' 3,000 negatives
 # let the threshold rest on 4 scores.
 HEADLINE = {RETRIEVAL: "R@1", CLASSIFICATION: "accuracy", VERIFICATION: ALL_PAIRS_TPR_NAME}
-# The study's Table 1 (%): clean, then 1%, 5%, 10% uniform noise (~0 written as 0).
-PAPER_LEVELS = (0.01, 0.05, 0.1)
-PAPER_TABLE1 = {
-    "imagenet": (67.32, 67.09, 66.42, 65.80),
-    "inshop": (84.61, 82.09, 74.70, 72.70),
-    "sop": (63.49, 63.68, 60.72, 58.78),
-    "faces": (99.27, 99.23, 0.0, 0.0),  # TPR@FPR=1e-3 on LFW
-}
-# The paper's Figure 3, In-Shop at 5%: relative drop (%) per scheme.
-PAPER_FIGURE3 = {("inshop", 0.05): {UNIFORM: 10.0, SMALL: 4.5, LARGE: 2.0}}
 
 STATEMENTS = {
     "C1": "retrieval is less robust than classification",
@@ -131,15 +118,6 @@ def verdict(interval: Interval, null: float, missing: Sequence[str] = ()) -> str
     if interval.high < null:
         return CONTRADICTED
     return INCONCLUSIVE
-
-
-def paper_drop(experiment: str, level: float) -> float:
-    """The paper's relative drop (%) of an experiment at a level of its Table 1, or NaN."""
-    if experiment not in PAPER_TABLE1 or level not in PAPER_LEVELS:
-        return math.nan
-    values = PAPER_TABLE1[experiment]
-    clean, noisy = values[0], values[1 + PAPER_LEVELS.index(level)]
-    return 100 * (clean - noisy) / clean
 
 
 @dataclass(frozen=True)
@@ -305,48 +283,6 @@ def _c3_cells(study: StudyResults, experiment: str) -> dict[float, list[Conditio
     return by_level
 
 
-def stratified_rho(xs: Sequence[Sequence[float]], ys: Sequence[Sequence[float]]) -> float:
-    """Mean over strata of the Spearman correlation within a stratum (strata where it is
-    undefined, a constant side, are left out); NaN when none is defined."""
-    rhos = [
-        float(rank_correlation(x, [np.array([v]) for v in y])[0])
-        for x, y in zip(xs, ys, strict=True)
-    ]
-    defined = [r for r in rhos if math.isfinite(r)]
-    return float(np.mean(defined)) if defined else math.nan
-
-
-def stratified_permutation_test(
-    xs: Sequence[Sequence[float]], ys: Sequence[Sequence[float]], seed: int = 0
-) -> tuple[float, float, float]:
-    """(stratified rho, P(rho_perm >= rho), P(rho_perm <= rho)) under the null that
-    shuffles y within each stratum: every combination when they are few, else random ones."""
-    observed = stratified_rho(xs, ys)
-    if not math.isfinite(observed):
-        return math.nan, 1.0, 1.0
-    # Each stratum's rho under each of its permutations; undefined strata stay undefined.
-    per_stratum = []
-    for x, y in zip(xs, ys, strict=True):
-        shuffled = [
-            np.array([y[i] for i in order]) for order in itertools.permutations(range(len(y)))
-        ]
-        rhos = rank_correlation(x, list(np.stack(shuffled, axis=1)))
-        if np.isfinite(rhos).all():
-            per_stratum.append(rhos)
-    if math.prod(len(r) for r in per_stratum) <= C3_EXACT_PERMUTATIONS:
-        total = np.zeros(1)
-        for rhos in per_stratum:
-            total = np.add.outer(total, rhos).ravel()
-    else:
-        rng = np.random.default_rng(seed)
-        picks = [r[rng.integers(0, len(r), C3_RANDOM_PERMUTATIONS)] for r in per_stratum]
-        total = np.sum(picks, axis=0)
-    null = total / len(per_stratum)
-    tolerance = 1e-12  # ties with the observed value count as at least as extreme
-    above = float(np.mean(null >= observed - tolerance))
-    return observed, above, float(np.mean(null <= observed + tolerance))
-
-
 def _per_seed_rho(study, per_seed_drops, by_level, xs) -> list[float]:
     """The stratified rho of each seed's drops (metrics.csv alone)."""
     drops = [[per_seed_drops(c) for c in cs] for cs in by_level.values()]
@@ -506,45 +442,3 @@ def _missing(study: StudyResults, conditions: Sequence[Condition]) -> list[str]:
 def _describe(c: Condition) -> str:
     where = CLEAN_SCHEME if c.scheme == CLEAN_SCHEME else f"{c.scheme} {100 * c.level:g}%"
     return f"{c.experiment} {where} ({c.metric})"
-
-
-COLUMNS = [f.name for f in fields(Finding)]
-
-
-def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame([asdict(f) for f in findings], columns=COLUMNS)
-
-
-def findings_markdown(
-    findings: Sequence[Finding], seeds: Sequence[int], resamples: int, confidence: float
-) -> str:
-    counts = {v: sum(f.verdict == v for f in findings) for v in VERDICTS}
-    lines = [
-        "# Findings: the paper's claims tested on this run",
-        "",
-        f"{len(findings)} rows: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".",
-        f"Seeds: {', '.join(map(str, seeds))}. {method_text(resamples, confidence)}.",
-        "Verdict: reproduced when the whole interval lies above the null, contradicted "
-        "when it lies below, inconclusive when it contains the null or a needed run is "
-        "missing; C3 by a permutation test within levels; a verdict stands only where the "
-        "seed-level t interval from metrics.csv alone (Seed t) agrees; C4 outside the "
-        "study's regime says 'not reproduced in this regime' (docs/findings.md).",
-        "",
-        "| Claim | Experiment | Level | Achieved noise | Paper | Effect "
-        f"| Ours [{percent(confidence)} interval] | Seed t | Null | Verdict | Note |",
-        "|---|---|---:|---|---|---|---:|---:|---:|---|---|",
-    ]
-    for f in findings:
-        level = "all" if math.isnan(f.level) else f"{100 * f.level:g}%"
-        paper = f.paper + ("" if math.isnan(f.paper_effect) else f" ({f.paper_effect:+.1f})")
-        ours = "–" if math.isnan(f.effect) else f"{f.effect:+.2f}"
-        if not math.isnan(f.low):
-            ours += f" [{f.low:+.2f}, {f.high:+.2f}]"
-        check = "–" if math.isnan(f.seed_t_low) else f"[{f.seed_t_low:+.2f}, {f.seed_t_high:+.2f}]"
-        cells = [f"{f.claim} {f.statement}", f.experiment, level, f.achieved or "–",
-                 paper or "–", f.effect_measure, ours, check, f"{f.null:g}",
-                 f"**{f.verdict}**", f.note]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
