@@ -24,11 +24,13 @@ SMOKE_TOLERANCE = 0.1
 # -- 1. the smoke preset through Snakemake ---------------------------------------------
 
 
-def smoke_config(gpus: int, path: Path) -> Path:
-    """presets/smoke.yaml with every experiment's `gpus` set, written to `path`."""
+def smoke_config(gpus: int, path: Path, allow_cpu: bool = False) -> Path:
+    """presets/smoke.yaml with every experiment's `gpus` set, written to `path`;
+    `allow_cpu` for the CPU self-test, where a GPU experiment would otherwise stop."""
     config = yaml.safe_load((REPO / "presets" / "smoke.yaml").read_text())
     for experiment in config["experiments"].values():
         experiment["gpus"] = gpus
+        experiment["allow_cpu"] = allow_cpu
     config = {key: value for key, value in config.items() if not key.startswith("x-")}
     path.write_text(yaml.safe_dump(config, sort_keys=True))
     return path
@@ -123,7 +125,9 @@ def check_smoke(sizes: Sizes, cuda: bool, scratch: Path, reference: Path | None)
         shutil.rmtree(workdir / name, ignore_errors=True)
     log = scratch / "smoke_gpu.log"
     with PeakMemory(cuda) as memory:
-        status, seconds = timed_snakemake(workdir, smoke_config(1, scratch / "c1.yaml"), sizes, log)
+        status, seconds = timed_snakemake(
+            workdir, smoke_config(1, scratch / "c1.yaml", allow_cpu=not cuda), sizes, log
+        )
     gpu_metrics = collect_metrics(workdir)
     run_verdict = log_verdict(status, log)
     if run_verdict == "ok" and not (gpu_metrics and gpu_metrics.keys() <= cpu_metrics.keys()):

@@ -159,9 +159,9 @@ class Experiment:
     runtime: int
     mem_mb: int
     eval_runtime: int
-    eval_mem_mb: int
+    eval_mem_mb: int | None
     detect_runtime: int
-    detect_mem_mb: int
+    detect_mem_mb: int | None
     keep_checkpoint: bool
     allow_cpu: bool
     methods: tuple[str, ...]

@@ -24,12 +24,9 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from irnoise.errors import UserError
-
-if TYPE_CHECKING:
-    from irnoise.config import Study
 
 # --- vocabularies -------------------------------------------------------------------------
 
@@ -189,7 +186,9 @@ Run = tuple[str, str, str]  # scheme, level name, seed, as they appear in paths
 class Plan:
     """The runs and files a checked config asks for, target by target."""
 
-    def __init__(self, study: Study) -> None:
+    def __init__(self, study: Any) -> None:
+        """`study`: a checked `irnoise.config.Study` (not imported: the plan is the bottom
+        layer, which the config itself reads its vocabularies from)."""
         self.study = study
         self.experiments = study.experiments
         self.seeds = [str(seed) for seed in study.seeds]

@@ -107,7 +107,8 @@ def eval_runtime(wildcards):
 
 
 def eval_mem_mb(wildcards):
-    return experiment_of(wildcards).eval_mem_mb
+    experiment = experiment_of(wildcards)
+    return experiment.eval_mem_mb or experiment.mem_mb
 
 
 def detect_runtime(wildcards):
@@ -116,7 +117,8 @@ def detect_runtime(wildcards):
 
 
 def detect_mem_mb(wildcards):
-    return experiment_of(wildcards).detect_mem_mb
+    experiment = experiment_of(wildcards)
+    return experiment.detect_mem_mb or experiment.mem_mb
 
 
 # --- data and noise ----------------------------------------------------------------
@@ -220,9 +222,13 @@ def train_input(wildcards):
     return inputs
 
 
-def labels_flag(wildcards, input):
-    """The --labels argument of a noisy run, quoted for the shell; none for a clean run."""
-    return f"--labels {shlex.quote(input.labels)}" if "labels" in input.keys() else ""
+def labels_flag(wildcards):
+    """The --labels argument of a noisy run, quoted for the shell; none for a clean run.
+    A function of the wildcards alone: Snakemake records such params, and reruns a job
+    whose params changed (a params function that takes `input` is recorded empty)."""
+    if wildcards.scheme == CLEAN_SCHEME:
+        return ""
+    return f"--labels {shlex.quote(noisy_labels(wildcards))}"
 
 
 def checkpoint_flag(wildcards):
@@ -287,24 +293,29 @@ def confidence_params(wildcards):
     return canonical({key: params[key] for key in keys})
 
 
-def method_flags(wildcards, input):
-    """--method (and sub-center's --keep mask) of a robust method's training, quoted."""
+def method_flags(wildcards):
+    """--method (and the method's --keep input) of a robust method's training, quoted;
+    of the wildcards alone, so that a method parameter's change reruns its jobs."""
     flags = f"--method {shlex.quote(method_spec(wildcards))}"
-    if "keep" in input.keys():
-        flags += f" --keep {shlex.quote(input.keep)}"
+    if keep := method_keep(wildcards):
+        flags += f" --keep {shlex.quote(keep)}"
     return flags
+
+
+def method_keep(wildcards):
+    """What a staged method's training reads from its first stage, or None."""
+    first_stage = {
+        SUBCENTER: f"{SUBCENTER_DIR}/keep.npy",
+        SMOOTH_PROXY_ANCHOR: CONFIDENCE_FILE,
+        CLEANNET: f"{RUN_DIR}/detect.npz",  # its detector's scores
+    }.get(wildcards.method)
+    return first_stage.format(**wildcards) if first_stage else None
 
 
 def method_train_input(wildcards):
     inputs = train_input(wildcards)
-    if wildcards.method == SUBCENTER:
-        inputs["keep"] = f"{SUBCENTER_DIR}/keep.npy".format(**wildcards)
-    if wildcards.method == SMOOTH_PROXY_ANCHOR:
-        inputs["keep"] = CONFIDENCE_FILE.format(**wildcards)
-    if wildcards.method == CLEANNET:
-        inputs["keep"] = f"{RUN_DIR}/detect.npz".format(
-            **wildcards
-        )  # its detector's scores
+    if keep := method_keep(wildcards):
+        inputs["keep"] = keep
     return inputs
 
 
