@@ -14,6 +14,8 @@ import argparse
 import math
 import sys
 
+from irnoise.schema import schema_default
+
 # The arguments this command writes (irnoise.outputs).
 OUTPUTS = ("out",)
 
@@ -33,10 +35,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--shape", required=True, choices=SHAPES, help="real dataset imitated")
     parser.add_argument(
-        "--scale", type=positive_float, default=0.05, help="factor on the real class count"
+        "--scale",
+        type=positive_float,
+        default=schema_default("$defs", "synthetic", "scale"),
+        help="factor on the real class count",
     )
-    parser.add_argument("--image-size", type=int, default=48, help="image side in pixels")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (non-negative)")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=schema_default("$defs", "synthetic", "image_size"),
+        help="image side in pixels",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=schema_default("$defs", "synthetic", "seed"),
+        help="random seed (non-negative)",
+    )
     parser.add_argument("--out", required=True, help="output directory (replaced atomically)")
     parser.add_argument("--threads", type=int, default=1, help="worker processes")
 

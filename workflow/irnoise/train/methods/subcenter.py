@@ -63,6 +63,7 @@ def keep_mask_from_model(
     from irnoise.data.manifest import split_count
     from irnoise.errors import UserError
     from irnoise.evaluate.embed import embed
+    from irnoise.schema import schema_default
     from irnoise.train.models import load_trained
 
     torch.set_num_threads(max(1, threads))
@@ -75,7 +76,11 @@ def keep_mask_from_model(
         )
     total = split_count(shard_dir, "train")
     batches = eval_batches(
-        shard_dir, "train", int(payload["config"]["crop_size"]), 256, max(threads - 1, 0)
+        shard_dir,
+        "train",
+        int(payload["config"]["crop_size"]),
+        schema_default("$defs", "experiment", "eval_batch_size"),
+        max(threads - 1, 0),
     )
     embeddings, _ = embed(model, batches, "cpu", total)
     outliers = outlier_mask(
