@@ -111,7 +111,7 @@ def test_smoke_config_overrides_gpus_without_editing_the_preset(parts, tmp_path)
     original = yaml.safe_load(preset)
     assert set(config["experiments"]) == set(original["experiments"])
     for name, experiment in config["experiments"].items():
-        assert experiment == original["experiments"][name] | {"gpus": 1}
+        assert experiment == original["experiments"][name] | {"gpus": 1, "allow_cpu": False}
 
 
 @pytest.mark.workflow
