@@ -15,6 +15,7 @@ from irnoise import config as typed
 from irnoise import schema
 from irnoise.config import load_study, read_yaml
 from irnoise.errors import UserError
+from irnoise.plan import Plan
 from irnoise.train import loss_check
 
 from helpers import REPO, copy_workflow, run_snakemake
@@ -260,7 +261,43 @@ BAD_CONFIGS = {
         lambda c: c["datasets"].update({".x": c["datasets"]["synth_sop"]}),
         "datasets: the name '.x' is not allowed",
     ),
+    "pretraining not configured": (
+        sop(pretraining="nowhere"),
+        "experiments.sop.pretraining names 'nowhere', which is not under pretraining:",
+    ),
+    "pretraining and a pretrained file": (
+        lambda c: with_pretraining(c, pretrained="weights.pt"),
+        "experiments.sop sets both pretrained and pretraining",
+    ),
+    "pretraining of another width": (
+        lambda c: with_pretraining(c, width=7),
+        "experiments.sop.pretraining: the pretraining's width is 16 but the experiment's is 7",
+    ),
+    "pretraining from a pretraining": (
+        lambda c: with_pretraining(c, pretraining_of_pretraining=True),
+        "pretraining.objects.pretraining is set",
+    ),
+    "pretraining on an unknown dataset": (
+        lambda c: with_pretraining(c, pretraining_train="synth_nowhere"),
+        "pretraining.objects.train names dataset 'synth_nowhere'",
+    ),
 }
+
+
+def with_pretraining(
+    config: dict[str, Any],
+    pretraining_train: str = "synth_imagenet",
+    pretraining_of_pretraining: bool = False,
+    **sop_values: Any,
+) -> None:
+    """`config` with a pretraining `objects` (a copy of the imagenet experiment) that the
+    sop experiment starts from, and `sop_values` set on the sop experiment."""
+    objects = copy.deepcopy(config["experiments"]["imagenet"])
+    objects.update(train=pretraining_train, width=config["experiments"]["sop"]["width"])
+    if pretraining_of_pretraining:
+        objects["pretraining"] = "objects"
+    config.setdefault("pretraining", {})["objects"] = objects
+    config["experiments"]["sop"].update(pretraining="objects", **sop_values)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
@@ -316,3 +353,10 @@ def test_loss_settings_found_good_are_not_checked_again(tmp_path: Path, monkeypa
         with pytest.raises(UserError, match="takes no argument 'scael'"):
             loss_check.check_losses(load_study(bad), cache)
     assert checked == ["sop", "sop"]
+
+
+def test_a_pretrained_experiment_starts_from_its_pretrainings_model_file() -> None:
+    study = checked_study(edited(with_pretraining))
+    assert study.experiments["sop"].training.pretrained == "results/pretraining/objects/model.pt"
+    assert study.experiments["inshop"].training.pretrained is None
+    assert "synth_imagenet" in Plan(study).used_datasets()

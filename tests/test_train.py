@@ -244,6 +244,20 @@ def test_pretrained_file_is_loaded_into_the_backbone(tmp_path):
         build_model({"backbone": "small_cnn", "pretrained": str(path)})
 
 
+def test_a_pretrainings_model_file_initializes_the_backbone_not_the_embedding(tmp_path):
+    """A pretraining's model.pt (what `irnoise train` writes) gives its backbone weights;
+    the embedding layer of the experiment starts afresh (its size may differ)."""
+    pretrained = build_model({"backbone": "small_cnn", "width": 8, "embedding_size": 16})
+    path = tmp_path / "model.pt"
+    payload = {"state_dict": pretrained.state_dict(), "config": {}, "num_classes": 3}
+    torch.save(payload, path)
+    config = {"backbone": "small_cnn", "width": 8, "embedding_size": 32, "pretrained": str(path)}
+    model = build_model(config)
+    for key, value in pretrained.backbone.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[key], value)
+    assert model.embedding.weight.shape == (32, 64)
+
+
 def test_unknown_loss_names_the_valid_ones():
     with pytest.raises(UserError, match=r"unknown loss 'ArcFace'.*ArcFaceLoss.*TripletMarginLoss"):
         build_loss({"loss": "ArcFace"}, 10)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from irnoise.errors import UserError
-from irnoise.plan import PLAIN, RAW
+from irnoise.plan import PLAIN, RAW, pretraining_model
 from irnoise.schema import (
     check_schema,
     check_values,
@@ -164,14 +164,18 @@ class Experiment:
     detect_mem_mb: int | None
     keep_checkpoint: bool
     allow_cpu: bool
+    pretraining: str | None
     methods: tuple[str, ...]
     method_params: Mapping[str, Any]
     training: Training
 
     @classmethod
-    def from_mapping(cls, name: str, values: Mapping[str, Any]) -> Experiment:
-        """From a config's experiment, filled with the schema's defaults (`with_defaults`)."""
-        where = f"experiments.{name}"
+    def from_mapping(
+        cls, name: str, values: Mapping[str, Any], section: str = "experiments"
+    ) -> Experiment:
+        """From a config's experiment (or pretraining), filled with the schema's defaults
+        (`with_defaults`)."""
+        where = f"{section}.{name}"
         training = {key: value for key, value in values.items() if key in TRAINING_KEYS}
         own = {key: value for key, value in values.items() if key not in TRAINING_KEYS}
         return _from_mapping(
@@ -285,6 +289,7 @@ class Statistics:
 class Study:
     datasets: Mapping[str, Dataset]
     experiments: Mapping[str, Experiment]
+    pretraining: Mapping[str, Experiment]
     noise: Noise
     seeds: tuple[int, ...]
     detect: Detect
@@ -302,6 +307,10 @@ class Study:
         }
         values["experiments"] = {
             name: Experiment.from_mapping(name, e) for name, e in config["experiments"].items()
+        }
+        values["pretraining"] = {
+            name: Experiment.from_mapping(name, e, "pretraining")
+            for name, e in config["pretraining"].items()
         }
         values["noise"] = _from_mapping(Noise, values["noise"], "noise")
         values["table3"] = _from_mapping(Table3, values["table3"], "table3")
@@ -327,11 +336,11 @@ def load_study(config: Mapping[str, Any]) -> Study:
     check_method_params(config)
     study = Study.from_mapping(filled)
     check_references(study)
-    return study
+    return with_pretrained_backbones(study)
 
 
 def check_names(config: Mapping[str, Any]) -> None:
-    for section in ("datasets", "experiments"):
+    for section in ("datasets", "experiments", "pretraining"):
         entries = config.get(section)
         for name in entries if isinstance(entries, Mapping) else ():
             if not (isinstance(name, str) and NAME.fullmatch(name)) or ".." in name:
@@ -342,15 +351,26 @@ def check_names(config: Mapping[str, Any]) -> None:
 
 
 def check_references(study: Study) -> None:
-    """Experiments name configured datasets and run schemes of the grid."""
+    """Experiments and pretrainings name configured datasets, experiments configured
+    pretrainings, and experiments run schemes of the grid."""
+    sections = {"experiments": study.experiments, "pretraining": study.pretraining}
+    for section, entries in sections.items():
+        for name, experiment in entries.items():
+            for role in ("train", "eval"):
+                dataset = getattr(experiment, role)
+                if dataset not in study.datasets:
+                    raise UserError(
+                        f"{section}.{name}.{role} names dataset {dataset!r}, which is not "
+                        f"under datasets: (configured: {', '.join(sorted(study.datasets))})"
+                    )
+    for name, pretraining in study.pretraining.items():
+        if pretraining.pretraining is not None:
+            raise UserError(
+                f"pretraining.{name}.pretraining is set: a pretraining starts from `pretrained` "
+                "or from random initialization, not from another pretraining; remove the key"
+            )
     for name, experiment in study.experiments.items():
-        for role in ("train", "eval"):
-            dataset = getattr(experiment, role)
-            if dataset not in study.datasets:
-                raise UserError(
-                    f"experiments.{name}.{role} names dataset {dataset!r}, which is not under "
-                    f"datasets: (configured: {', '.join(sorted(study.datasets))})"
-                )
+        check_pretraining(study, name, experiment)
         outside = [s for s in experiment.schemes or () if s not in study.noise.schemes]
         if outside:
             raise UserError(
@@ -358,6 +378,49 @@ def check_references(study: Study) -> None:
                 f"({', '.join(study.noise.schemes)}) does not run: add it to noise.schemes "
                 "or remove it from the experiment"
             )
+
+
+def check_pretraining(study: Study, name: str, experiment: Experiment) -> None:
+    """An experiment's pretraining exists, is its only starting point, and fits its network."""
+    if experiment.pretraining is None:
+        return
+    where = f"experiments.{name}.pretraining"
+    pretraining = study.pretraining.get(experiment.pretraining)
+    if pretraining is None:
+        configured = ", ".join(sorted(study.pretraining)) or "none"
+        raise UserError(
+            f"{where} names {experiment.pretraining!r}, which is not under pretraining: "
+            f"(configured: {configured})"
+        )
+    if experiment.training.pretrained is not None:
+        raise UserError(
+            f"experiments.{name} sets both pretrained and pretraining: keep the one its "
+            "trainings start from"
+        )
+    for key in ("backbone", "width"):
+        ours, theirs = getattr(experiment.training, key), getattr(pretraining.training, key)
+        if ours != theirs:
+            raise UserError(
+                f"{where}: the pretraining's {key} is {theirs!r} but the experiment's is "
+                f"{ours!r}: a backbone loads only into the same network; make them equal"
+            )
+
+
+def with_pretrained_backbones(study: Study) -> Study:
+    """The study with each pretrained experiment's `pretrained` set to its pretraining's
+    model file, so that every training of it (plain and methods) starts from that backbone."""
+    experiments = {
+        name: dataclasses.replace(
+            experiment,
+            training=dataclasses.replace(
+                experiment.training, pretrained=pretraining_model(experiment.pretraining)
+            ),
+        )
+        if experiment.pretraining is not None
+        else experiment
+        for name, experiment in study.experiments.items()
+    }
+    return dataclasses.replace(study, experiments=experiments)
 
 
 def check_method_params(config: Mapping[str, Any]) -> None:

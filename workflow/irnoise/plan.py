@@ -7,6 +7,7 @@ against it). The layout (docs/design.md, "Run layout"):
     data/raw/<dataset>/                                   a dataset in its native layout
     data/shards/<dataset>/                                WebDataset shards + manifest.json
     data/labels/<dataset>/<scheme>/<level>/seed<seed>.npy noisy train labels (+ .json stats)
+    results/pretraining/<pretraining>/                    a pretraining's model.pt, history.csv
     results/runs/<experiment>/<scheme>/<level>/seed<seed>/ model.pt, history.csv, metrics.json
     results/methods/<method>/<experiment>/<scheme>/<level>/seed<seed>/   a robust method's run
     results/detect/<dataset>/                             a user's dataset's suspicious images
@@ -112,6 +113,10 @@ SUBCENTER_DIR = f"results/methods/{SUBCENTER_RUN}/stage1"
 CONFIDENCE_RUN = f"{SMOOTH_PROXY_ANCHOR}/{RUN}"
 CONFIDENCE_FILE = f"results/methods/{CONFIDENCE_RUN}/stage1/confidence.npz"
 DETECT_DIR = "results/detect/{dataset}"  # a user's dataset's ranking
+PRETRAINING_DIR = "results/pretraining/{pretraining}"
+# A pretraining is trained once, at this seed, like the study's one ImageNet checkpoint
+# that every seed of its retrieval runs fine-tunes.
+PRETRAINING_SEED = 0
 
 # Snakemake wildcard constraints.
 NOISE_SCHEME_PATTERN = "|".join(NOISE_SCHEMES)
@@ -137,6 +142,11 @@ def run_dir(
     return template.format(
         method=method, experiment=experiment, scheme=scheme, level=level_name(level), seed=seed
     )
+
+
+def pretraining_model(pretraining: str) -> str:
+    """The model file whose backbone initializes the experiments that name `pretraining`."""
+    return f"{PRETRAINING_DIR.format(pretraining=pretraining)}/model.pt"
 
 
 def clean_run(experiment: str, seed: int | str = "<seed>") -> str:
@@ -232,7 +242,12 @@ class Plan:
         used = {e.train for e in self.experiments.values()} | {
             e.eval for e in self.experiments.values()
         }
-        return sorted(used)
+        pretrained = {self.study.pretraining[e.pretraining].train for e in self.pretrained()}
+        return sorted(used | pretrained)
+
+    def pretrained(self) -> list[Any]:
+        """The experiments that start from one of the config's pretrainings."""
+        return [e for _, e in sorted(self.experiments.items()) if e.pretraining is not None]
 
     def label_stats_files(self, schemes: list[str] | None = None) -> list[str]:
         """Stats of every train dataset's label file in the grid (Table 2, Figure 3), or

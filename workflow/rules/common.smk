@@ -26,6 +26,8 @@ from irnoise.plan import (
     METHOD_DIR,
     METHOD_RUN,
     NOISE_SCHEME_PATTERN,
+    PRETRAINING_DIR,
+    PRETRAINING_SEED,
     PRISM,
     RAW,
     ROBUST_METHOD_PATTERN,
@@ -75,9 +77,12 @@ EXPERIMENTS = STUDY.experiments
 
 
 def experiment_of(wildcards):
-    """The experiment a job belongs to (a user's dataset's: the one that scores it)."""
+    """The experiment a job belongs to (a user's dataset's: the one that scores it; a
+    pretraining's job: the pretraining, written like an experiment)."""
     if "experiment" in wildcards.keys():
         return EXPERIMENTS[wildcards.experiment]
+    if "pretraining" in wildcards.keys():
+        return STUDY.pretraining[wildcards.pretraining]
     return EXPERIMENTS[PLAN.detect_experiment(wildcards.dataset)]
 
 
@@ -219,6 +224,9 @@ def train_input(wildcards):
     inputs = {"shards": train_shards(wildcards)}
     if wildcards.scheme != CLEAN_SCHEME:
         inputs["labels"] = noisy_labels(wildcards)
+    if experiment_of(wildcards).pretraining is not None:
+        # The training's config names this file (irnoise.config.with_pretrained_backbones).
+        inputs["pretrained"] = experiment_of(wildcards).training.pretrained
     return inputs
 
 

@@ -35,3 +35,33 @@ rule train:
         "irnoise train --shards {input.shards:q} {params.labels} {params.method}"
         " --config {params.config:q} --seed {wildcards.seed:q} --out-dir {params.run_dir:q}"
         " {params.keep_checkpoint} {params.allow_cpu} --threads {threads} 2>> $(attempt_log {log:q})"
+
+
+# A pretraining (config `pretraining:`): trained once, on clean labels, at a fixed seed;
+# the experiments that name it start from its backbone (their `train_input` needs it).
+rule pretrain:
+    input:
+        shards=train_shards,
+    output:
+        model=f"{PRETRAINING_DIR}/model.pt",
+        history=f"{PRETRAINING_DIR}/history.csv",
+    log:
+        "logs/pretrain/{pretraining}.log",
+    benchmark:
+        "benchmarks/pretrain/{pretraining}.tsv"
+    conda:
+        "../../envs/gpu.yaml"
+    threads: job_threads
+    resources:
+        gpu=job_gpus,
+        runtime=job_runtime,
+        mem_mb=job_mem_mb,
+    params:
+        config=training_config,
+        run_dir=PRETRAINING_DIR,
+        seed=PRETRAINING_SEED,
+        allow_cpu=allow_cpu_flag,
+    shell:
+        "irnoise train --shards {input.shards:q} --config {params.config:q}"
+        " --seed {params.seed} --out-dir {params.run_dir:q} {params.allow_cpu}"
+        " --threads {threads} 2>> $(attempt_log {log:q})"

@@ -68,8 +68,20 @@ def torchvision_resnet(name: str) -> tuple[nn.Module, int]:
     return network, features
 
 
+def backbone_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The backbone's weights of a state dict: a torchvision network's (its classifier
+    `fc.*` left out, a DDP `module.` prefix removed) or a `model.pt` of `irnoise train`'s
+    (a pretraining's: its `backbone.*` weights; its embedding layer starts afresh)."""
+    if "config" in state and "state_dict" in state:
+        prefix = "backbone."
+        weights = state["state_dict"]
+        return {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}
+    state = state.get("state_dict", state)
+    return {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
+
+
 def load_pretrained(backbone: nn.Module, path: str) -> None:
-    """Load a local state dict into the backbone; its classifier (`fc.*`) is ignored."""
+    """Load a local state dict (or a pretraining's model.pt) into the backbone."""
     file = Path(path)
     if not file.is_file():
         raise UserError(
@@ -83,9 +95,7 @@ def load_pretrained(backbone: nn.Module, path: str) -> None:
         raise UserError(
             f"pretrained weights file {path} is not a readable state dict: {error}"
         ) from error
-    state = state.get("state_dict", state)
-    state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
-    result = backbone.load_state_dict(state, strict=False)
+    result = backbone.load_state_dict(backbone_state(state), strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise UserError(
             f"pretrained weights file {path} does not fit the backbone: missing "

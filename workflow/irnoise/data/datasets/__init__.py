@@ -111,7 +111,8 @@ def check_data(study: Study, names: Iterable[str]) -> None:
             )
     for name, experiment in study.experiments.items():
         weights = experiment.training.pretrained
-        if weights and not Path(weights).is_file():
+        # A pretraining's model file is the workflow's to write, not the user's to supply.
+        if weights and experiment.pretraining is None and not Path(weights).is_file():
             print(
                 f"irnoise: experiments.{name}.pretrained: no weights file at {weights}; "
                 "put the backbone's state dict there (nothing is downloaded)",
