@@ -31,10 +31,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from irnoise.errors import UserError
-from irnoise.plan import PLAIN, RAW, pretraining_model
+from irnoise.plan import PLAIN, RAW, VERIFICATION, pretraining_model
 from irnoise.schema import (
     check_schema,
     check_values,
@@ -45,6 +45,9 @@ from irnoise.schema import (
     unknown_key_message,
     with_defaults,
 )
+
+if TYPE_CHECKING:
+    from irnoise.data.holdout import Holdout
 
 # Names become path parts (data/shards/<name>/, results/runs/<name>/...) and wildcards.
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -214,6 +217,8 @@ class Dataset:
     skip_corrupt: bool
     synthetic: Synthetic | None
     options: Mapping[str, Any]
+    holdout: float | None
+    holdout_seed: int
 
     @classmethod
     def from_mapping(cls, name: str, values: Mapping[str, Any]) -> Dataset:
@@ -232,6 +237,13 @@ class Dataset:
     @property
     def is_synthetic(self) -> bool:
         return self.source == "synthetic"
+
+    @property
+    def held_out(self) -> Holdout | None:
+        """The validation split carved from train (`irnoise.data.holdout`), if any."""
+        from irnoise.data.holdout import Holdout  # numpy: not at this module's level
+
+        return None if self.holdout is None else Holdout(self.holdout, self.holdout_seed)
 
     @property
     def adapter_options(self) -> dict[str, Any]:
@@ -336,6 +348,7 @@ def load_study(config: Mapping[str, Any]) -> Study:
     check_method_params(config)
     study = Study.from_mapping(filled)
     check_references(study)
+    check_held_out_tasks(study)
     return with_pretrained_backbones(study)
 
 
@@ -421,6 +434,18 @@ def with_pretrained_backbones(study: Study) -> Study:
         for name, experiment in study.experiments.items()
     }
     return dataclasses.replace(study, experiments=experiments)
+
+
+def check_held_out_tasks(study: Study) -> None:
+    """A held-out dataset has no verification pairs (they are dropped with its test split):
+    its held-out identities are evaluated by leave-one-out retrieval."""
+    for name, experiment in study.experiments.items():
+        if experiment.task == VERIFICATION and study.datasets[experiment.eval].holdout:
+            raise UserError(
+                f"experiments.{name} evaluates verification on {experiment.eval}, whose "
+                "holdout drops its pairs with its test split: set task: retrieval to "
+                "validate on its held-out identities (leave-one-out R@1, MAP@R)"
+            )
 
 
 def check_method_params(config: Mapping[str, Any]) -> None:

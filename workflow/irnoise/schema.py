@@ -224,14 +224,16 @@ def check_method(values: Mapping[str, Any], where: str = "--method") -> dict[str
 
 
 def check_dataset_source(values: Mapping[str, Any], where: str) -> None:
-    """A command's dataset ({source, root, options}, e.g. detect's --dataset) against the
-    schema's dataset definition: a known source, and the options that source takes."""
+    """A command's dataset ({source, root, options}, and holdout, holdout_seed where set;
+    e.g. detect's --dataset) against the schema's dataset definition: a known source, and
+    the options that source takes."""
     dataset = schema_node("$defs", "dataset")
+    keys = ("source", "root", "options", "holdout", "holdout_seed")
     definition = {
         "type": "object",
         "additionalProperties": False,
         "required": ["source"],
-        "properties": {key: dataset["properties"][key] for key in ("source", "root", "options")},
+        "properties": {key: dataset["properties"][key] for key in keys},
         "allOf": dataset["allOf"],
     }
     if lines := schema_errors(dict(values), definition):

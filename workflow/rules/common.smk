@@ -179,19 +179,30 @@ def shard_params(name):
     }
 
 
-def skip_corrupt_flag(wildcards):
-    return "--skip-corrupt" if DATASETS[wildcards.dataset].skip_corrupt else ""
+def shard_flags(wildcards):
+    """--skip-corrupt and --holdout, each only where set: a dataset without them keeps the
+    params its shards were written with (no reshard)."""
+    dataset = DATASETS[wildcards.dataset]
+    flags = ["--skip-corrupt"] if dataset.skip_corrupt else []
+    if dataset.holdout is not None:
+        flags += [
+            f"--holdout {dataset.holdout!r} --holdout-seed {dataset.holdout_seed}"
+        ]
+    return " ".join(flags)
 
 
 def dataset_identity(name):
+    """What `irnoise detect --dataset` reads the train rows' files with (the holdout only
+    where set, so that other datasets' detect jobs keep their params)."""
     dataset = DATASETS[name]
-    return canonical(
-        {
-            "source": dataset.source,
-            "root": dataset.path,
-            "options": dataset.adapter_options,
-        }
-    )
+    identity = {
+        "source": dataset.source,
+        "root": dataset.path,
+        "options": dataset.adapter_options,
+    }
+    if dataset.holdout is not None:
+        identity |= {"holdout": dataset.holdout, "holdout_seed": dataset.holdout_seed}
+    return canonical(identity)
 
 
 # --- training and evaluation -------------------------------------------------------

@@ -48,10 +48,10 @@ rule shard:
         mem_mb=8000,
     params:
         settings=lambda w: shard_params(w.dataset),
-        skip_corrupt=skip_corrupt_flag,
+        flags=shard_flags,
     shell:
         "irnoise shard --source {params.settings[source]:q}"
         " --root {params.settings[root]:q} --out {output:q}"
         " --image-size {params.settings[image_size]:q}"
-        " --shard-size {params.settings[shard_size]:q} {params.skip_corrupt}"
+        " --shard-size {params.settings[shard_size]:q} {params.flags}"
         " --options {params.settings[options]:q} --threads {threads} 2>> $(attempt_log {log:q})"

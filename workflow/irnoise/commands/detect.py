@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=schema_default("detect", "top"),
         help="images in the picture (default: detect.top of the config schema)",
     )
-    parser.add_argument("--dataset", metavar="JSON", help="source, root, options of the dataset")
+    parser.add_argument(
+        "--dataset", metavar="JSON", help="source, root, options (holdout) of the dataset"
+    )
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the job")
     parser.add_argument(
         "--verified",
@@ -98,7 +100,8 @@ def run(args: argparse.Namespace) -> None:
 
 
 def read_dataset(text: str | None) -> dict[str, Any] | None:
-    """--dataset's JSON (source, root, options), checked against the config schema."""
+    """--dataset's JSON (source, root, options; holdout, holdout_seed), checked against the
+    config schema."""
     from irnoise.arguments import json_object
     from irnoise.errors import UserError
     from irnoise.schema import check_dataset_source

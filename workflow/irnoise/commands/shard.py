@@ -2,7 +2,9 @@
 
 Reads the dataset's native layout under --root with the adapter of --source and writes
 <split>-NNNNNN.tar shards, <split>_labels.npy, classes.json, pairs.npy (verification
-sets) and manifest.json into --out, which appears only once complete.
+sets) and manifest.json into --out, which appears only once complete. With --holdout,
+the shards hold a validation split carved from train instead of the dataset's own test
+splits (`irnoise.data.holdout`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from irnoise.data.holdout import Holdout
 
 # The arguments this command writes (irnoise.outputs).
 OUTPUTS = ("out",)
@@ -38,6 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="{}",
         help='adapter options as a JSON object; for --source synthetic {"shape": ...}',
     )
+    parser.add_argument(
+        "--holdout",
+        type=float,
+        default=None,
+        help="carve a validation split from train and drop the test splits: this share of "
+        "the train classes becomes test (of each class's images becomes val where the "
+        "dataset has a val split)",
+    )
+    parser.add_argument(
+        "--holdout-seed", type=int, default=0, help="seed of the held-out draw (default 0)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="worker processes (default 2)")
 
 
@@ -56,12 +73,18 @@ def parse_options(text: str, source: str) -> dict:
     return options
 
 
+def parse_holdout(args: argparse.Namespace) -> Holdout | None:
+    from irnoise.data.holdout import Holdout
+
+    return None if args.holdout is None else Holdout(args.holdout, args.holdout_seed)
+
+
 def run(args: argparse.Namespace) -> None:
     from irnoise.data import datasets
     from irnoise.data.sharding import write_shards
 
     options = parse_options(args.options, args.source)
-    index = datasets.load(args.source, args.root, options)
+    index = datasets.load(args.source, args.root, options, holdout=parse_holdout(args))
     # The manifest names the configured source ("synthetic"), not the adapter that read it.
     index = dataclasses.replace(index, source=args.source)
     manifest = write_shards(

@@ -30,9 +30,13 @@ def train_files(
     if not dataset:
         return [("", "")] * count
     from irnoise.data.datasets import load
+    from irnoise.data.holdout import Holdout
     from irnoise.data.manifest import rows_digest
 
-    index = load(dataset["source"], dataset["root"], dataset.get("options") or {})
+    # A held-out dataset's shards hold its carved train split: carve it the same way.
+    share = dataset.get("holdout")
+    holdout = None if share is None else Holdout(share, dataset.get("holdout_seed", 0))
+    index = load(dataset["source"], dataset["root"], dataset.get("options") or {}, holdout)
     skipped = {entry["key"] for entry in manifest.get("skipped", []) if entry["split"] == "train"}
     records = [r for r in index.splits.get("train", []) if r.key not in skipped]
     if len(records) != count:

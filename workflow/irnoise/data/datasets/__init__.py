@@ -26,6 +26,7 @@ from irnoise.errors import UserError
 
 if TYPE_CHECKING:
     from irnoise.config import Study
+    from irnoise.data.holdout import Holdout
 
 ADAPTERS = {
     "sop": "irnoise.data.datasets.sop",
@@ -87,10 +88,21 @@ def check_present(source: str, root: str | Path, options: dict[str, Any] | None 
         )
 
 
-def load(source: str, root: str | Path, options: dict[str, Any] | None = None) -> DatasetIndex:
-    """Index a dataset from its native layout, after checking its files are present."""
+def load(
+    source: str,
+    root: str | Path,
+    options: dict[str, Any] | None = None,
+    holdout: Holdout | None = None,
+) -> DatasetIndex:
+    """Index a dataset from its native layout, after checking its files are present; with a
+    `holdout`, its validation split carved from train and its test splits dropped."""
     check_present(source, root, options)
-    return adapter(source, options).load(Path(root), options or {})
+    index = adapter(source, options).load(Path(root), options or {})
+    if holdout is None:
+        return index
+    from irnoise.data.holdout import carve  # imports this package's base module
+
+    return carve(index, holdout)
 
 
 def check_data(study: Study, names: Iterable[str]) -> None:
