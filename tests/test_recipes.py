@@ -19,8 +19,15 @@ from irnoise.config import load_study, read_yaml
 from irnoise.errors import UserError
 from irnoise.report import findings, study_reference
 from irnoise.report.bootstrap import Resampled
+from irnoise.report.collect import load_metrics
 from irnoise.report.findings import CONTRADICTED, INCONCLUSIVE, REPRODUCED, StudyResults
-from irnoise.report.findings_by_recipe import NOT_ROBUST, verdicts_frame, verdicts_markdown
+from irnoise.report.findings_by_recipe import (
+    NOT_ROBUST,
+    recipe_findings,
+    verdicts_frame,
+    verdicts_markdown,
+)
+from irnoise.report.findings_output import findings_frame
 from irnoise.report.intervals import Condition, GridResamples
 
 from fake_results import write_fake_results
@@ -249,6 +256,35 @@ def test_each_recipe_reads_its_own_runs_under_the_configs_names(tmp_path: Path):
     assert all(r["r"] == r["default"] == r["robust"] for r in by_recipe)
     assert "r: " in (tmp_path / "findings_by_recipe.md").read_text()
     assert "sop <- sop-r" in (tmp_path / "findings_by_recipe.md").read_text()
+
+
+def test_a_recipe_reads_its_runs_not_the_configs(tmp_path: Path):
+    """sop-r's noisy runs are its clean runs again: under recipe r, SOP drops nothing."""
+    fake = write_fake_results(tmp_path, seeds=(0, 1, 2), levels=(0.05,), experiments=("sop",))
+    copied = copy_experiment(tmp_path, "sop", "sop-r")
+    runs = tmp_path / "results" / "runs" / "sop-r"
+    for seed in (0, 1, 2):
+        clean = runs / "clean" / "0" / f"seed{seed}"
+        for noisy in runs.glob(f"*/0.05/seed{seed}"):
+            shutil.copy(clean / "per_query.npz", noisy / "per_query.npz")
+            payload = json.loads((noisy / "metrics.json").read_text())
+            payload["metrics"] = json.loads((clean / "metrics.json").read_text())["metrics"]
+            (noisy / "metrics.json").write_text(json.dumps(payload))
+    frame = load_metrics([*fake.metrics, *copied])
+    per_query = [str(p) for p in (tmp_path / "results" / "runs").rglob("per_query.npz")]
+    recipes = {"default": {"sop": "sop"}, "r": {"sop": "sop-r"}}
+    by_recipe = recipe_findings(frame, per_query, recipes, {}, {}, 200, 0.95)
+    default, r = (
+        {(f.claim, f.level): f for f in by_recipe[name] if f.experiment == "sop"}
+        for name in ("default", "r")
+    )
+    assert default["C2a", 0.05].effect != pytest.approx(0.0, abs=1e-9)
+    assert r["C2a", 0.05].effect == pytest.approx(0.0, abs=1e-9)
+    assert r["C2b", 0.05].effect == pytest.approx(0.0, abs=1e-9)
+    # The default recipe's findings are those of the config's runs alone.
+    alone = recipe_findings(load_metrics(fake.metrics), fake.per_query,
+                            {"default": {"sop": "sop"}}, {}, {}, 200, 0.95)["default"]  # fmt: skip
+    assert findings_frame(by_recipe["default"]).equals(findings_frame(alone))  # NaN == NaN
 
 
 def test_recipes_reading_runs_not_given_are_refused(tmp_path: Path):
