@@ -16,6 +16,7 @@ from irnoise import schema
 from irnoise.config import load_study, read_yaml
 from irnoise.errors import UserError
 from irnoise.plan import Plan
+from irnoise.recipes import Recipe
 from irnoise.train import loss_check
 
 from helpers import REPO, copy_workflow, run_snakemake
@@ -96,7 +97,7 @@ def test_synthetic_dataset_needs_generator_settings(tmp_path: Path) -> None:
 
 
 @pytest.mark.workflow
-@pytest.mark.parametrize("preset", ["config.yaml", "presets/smoke.yaml"])
+@pytest.mark.parametrize("preset", ["config.yaml", "presets/smoke.yaml", "presets/robustness.yaml"])
 def test_presets_dry_run(tmp_path: Path, preset: str) -> None:
     workdir = copy_workflow(tmp_path / "wf")
     result = run_snakemake(workdir, "-n", "--configfile", preset)
@@ -112,6 +113,7 @@ CONFIG_DATACLASSES = (
     typed.Experiment,
     typed.Synthetic,
     typed.Dataset,
+    Recipe,
     typed.Noise,
     typed.Detect,
     typed.Table3,
@@ -138,7 +140,9 @@ def test_defaults_are_written_once_in_the_schema() -> None:
     sections = {"noise": typed.Noise, "detect": typed.Detect, "table3": typed.Table3}
     for section, cls in (sections | {"statistics": typed.Statistics}).items():
         assert set(top[section]["properties"]) == field_names(cls)
-    assert set(top) == field_names(typed.Study)
+    assert set(defs["recipe"]["properties"]) == field_names(Recipe, ("name",))
+    # What the recipes expand to (irnoise.recipes) is no key of the config's.
+    assert set(top) == field_names(typed.Study, ("recipe_experiments",))
     # The shared training and evaluation settings take the same defaults.
     assert typed.Evaluation.from_mapping({}).crop_size == typed.Training.from_mapping({}).crop_size
 

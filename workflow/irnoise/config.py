@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from irnoise.errors import UserError
-from irnoise.plan import PLAIN, RAW, VERIFICATION, pretraining_model
+from irnoise.plan import DEFAULT_RECIPE, PLAIN, RAW, VERIFICATION, pretraining_model
+from irnoise.recipes import Recipe, derived_name
 from irnoise.schema import (
     check_schema,
     check_values,
@@ -309,6 +310,10 @@ class Study:
     statistics: Statistics
     extra_targets: tuple[str, ...]
     reference_histograms: tuple[str, ...]
+    # Every experiment above is a config's or one a recipe adds (irnoise.recipes).
+    recipes: Mapping[str, Recipe]
+    # recipe (DEFAULT_RECIPE first) -> config's experiment -> the experiment whose runs it reads
+    recipe_experiments: Mapping[str, Mapping[str, str]]
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> Study:
@@ -317,9 +322,14 @@ class Study:
         values["datasets"] = {
             name: Dataset.from_mapping(name, d) for name, d in config["datasets"].items()
         }
-        values["experiments"] = {
-            name: Experiment.from_mapping(name, e) for name, e in config["experiments"].items()
+        experiment_keys = frozenset(schema()["$defs"]["experiment"]["properties"])
+        values["recipes"] = {
+            name: Recipe.from_mapping(name, r, TRAINING_KEYS, experiment_keys)
+            for name, r in config["recipes"].items()
         }
+        values["experiments"], recipe_experiments = expand_recipes(
+            values["recipes"], config["experiments"]
+        )
         values["pretraining"] = {
             name: Experiment.from_mapping(name, e, "pretraining")
             for name, e in config["pretraining"].items()
@@ -328,10 +338,37 @@ class Study:
         values["table3"] = _from_mapping(Table3, values["table3"], "table3")
         values["detect"] = Detect.from_mapping(values["detect"], "detect")
         values["statistics"] = _from_mapping(Statistics, values["statistics"], "statistics")
-        return _from_mapping(cls, values, "config")
+        return _from_mapping(cls, values, "config", recipe_experiments=recipe_experiments)
 
 
-# --- defaults -------------------------------------------------------------------------------
+def expand_recipes(
+    recipes: Mapping[str, Recipe], experiments: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, Experiment], dict[str, dict[str, str]]]:
+    """The config's experiments (filled with defaults) plus, for each recipe, one experiment
+    per experiment whose trained model it changes; and which experiment each recipe reads for
+    each of the config's: the derived one, or the config's own where the recipe changes
+    nothing (its runs are shared, not trained again)."""
+    built = {name: Experiment.from_mapping(name, e) for name, e in experiments.items()}
+    reads = {DEFAULT_RECIPE: {name: name for name in experiments}}
+    for recipe in recipes.values():
+        reads[recipe.name] = {}
+        for name, values in experiments.items():
+            reads[recipe.name][name] = name
+            if not recipe.matches(values):
+                continue
+            derived = Experiment.from_mapping(
+                derived_name(name, recipe.name), recipe.applied(values, f"experiments.{name}")
+            )
+            if derived.training == built[name].training:
+                continue
+            if derived.name in built:
+                raise UserError(
+                    f"recipes.{recipe.name}: the experiment it adds for {name}, "
+                    f"{derived.name!r}, is already an experiment: rename the recipe"
+                )
+            built[derived.name] = derived
+            reads[recipe.name][name] = derived.name
+    return built, reads
 
 
 # --- loading and checking -------------------------------------------------------------
@@ -353,7 +390,8 @@ def load_study(config: Mapping[str, Any]) -> Study:
 
 
 def check_names(config: Mapping[str, Any]) -> None:
-    for section in ("datasets", "experiments", "pretraining"):
+    # A recipe's name becomes part of the names of the experiments it adds.
+    for section in ("datasets", "experiments", "pretraining", "recipes"):
         entries = config.get(section)
         for name in entries if isinstance(entries, Mapping) else ():
             if not (isinstance(name, str) and NAME.fullmatch(name)) or ".." in name:

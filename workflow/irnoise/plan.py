@@ -85,6 +85,10 @@ EXTRA_TARGETS = {
     "table3": ("results/table3.csv", "results/figures/fig_recovered_share.png"),
     "table4": ("results/table4.csv", "results/figures/fig_detection_pr.png"),
 }
+# The config's own training recipe, beside those of its `recipes` (irnoise.recipes).
+DEFAULT_RECIPE = "default"
+# The findings under every recipe: the final target of a config with recipes.
+RECIPE_TARGETS = ("results/findings_by_recipe.csv",)
 STUDY_TARGETS = (
     "results/metrics.csv",
     "results/table1.csv",
@@ -200,7 +204,10 @@ class Plan:
         """`study`: a checked `irnoise.config.Study` (not imported: the plan is the bottom
         layer, which the config itself reads its vocabularies from)."""
         self.study = study
-        self.experiments = study.experiments
+        # The config's experiments; those its recipes add are planned by `recipe_run_files`.
+        self.experiments = {
+            name: study.experiments[name] for name in study.recipe_experiments[DEFAULT_RECIPE]
+        }
         self.seeds = [str(seed) for seed in study.seeds]
         self.levels = [level_name(level) for level in study.noise.levels]
         self.table3_levels = [level_name(lv) for lv in study.table3.levels or study.noise.levels]
@@ -210,7 +217,7 @@ class Plan:
 
     def experiment_schemes(self, name: str) -> list[str]:
         """The noise schemes an experiment runs, in the grid's order ([]: clean run only)."""
-        own = self.experiments[name].schemes
+        own = self.study.experiments[name].schemes
         schemes = self.study.noise.schemes
         return [s for s in schemes if own is None or s in own]
 
@@ -231,6 +238,11 @@ class Plan:
             for name in names
             for scheme, level, seed in self.runs(name, schemes)
         ]
+
+    def recipe_run_files(self, filename: str) -> list[str]:
+        """`filename` of every run any recipe reads: the config's runs and its recipes'."""
+        read = {name for runs in self.study.recipe_experiments.values() for name in runs.values()}
+        return self.run_files(filename, experiments=sorted(read))
 
     def experiments_with_task(self, *tasks: str) -> list[str]:
         return sorted(name for name, e in self.experiments.items() if e.task in tasks)
@@ -268,7 +280,8 @@ class Plan:
 
     def final_targets(self) -> list[str]:
         extra = [path for name in self.study.extra_targets for path in EXTRA_TARGETS[name]]
-        return [*STUDY_TARGETS, *extra]
+        recipes = RECIPE_TARGETS if self.study.recipes else ()
+        return [*STUDY_TARGETS, *extra, *recipes]
 
     # --- Table 3: noise-robust methods
 

@@ -65,6 +65,35 @@ rule findings:
         " --per-query {input.per_query:q} -- {input.metrics:q} 2>> $(attempt_log {log:q})"
 
 
+# The findings under every training recipe of the config's `recipes`: its runs and the
+# recipes' own (irnoise.recipes), each recipe's findings read under the config's names.
+rule findings_by_recipe:
+    input:
+        metrics=PLAN.recipe_run_files("metrics.json"),
+        per_query=PLAN.recipe_run_files("per_query.npz"),
+        stats=PLAN.label_stats_files(),
+    output:
+        csv=report(
+            "results/findings_by_recipe.csv",
+            caption="../report/findings_by_recipe.rst",
+            category="Tables",
+        ),
+        md="results/findings_by_recipe.md",
+    log:
+        "logs/report/findings_by_recipe.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        recipes=canonical(STUDY.recipe_experiments),
+        resamples=STUDY.statistics.resamples,
+        confidence=STUDY.statistics.confidence,
+    shell:
+        "irnoise findings --recipes {params.recipes:q} --out {output.csv:q} --md {output.md:q}"
+        " --stats {input.stats:q} --resamples {params.resamples}"
+        " --confidence {params.confidence} --per-query {input.per_query:q}"
+        " -- {input.metrics:q} 2>> $(attempt_log {log:q})"
+
+
 rule table2:
     input:
         PLAN.label_stats_files(),

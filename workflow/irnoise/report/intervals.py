@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -100,10 +100,17 @@ def grid_resamples(
     n_resamples: int,
     confidence: float,
     seed: int = 0,
+    runs_of: Mapping[str, str] | None = None,
 ) -> GridResamples:
     """Resamples of the conditions of the tidy metrics table `frame` (optionally only
-    `metrics`), from the per_query.npz of each of their runs."""
+    `metrics`), from the per_query.npz of each of their runs. `runs_of` maps an experiment
+    of `frame` to the experiment whose run folders hold its arrays (a recipe's findings
+    read a derived experiment's runs under the config's experiment name)."""
     paths = _paths_by_run(per_query_paths)
+    if runs_of is not None:
+        # Only the runs it reads: another recipe's runs would take the same names.
+        renamed = {run: name for name, run in runs_of.items()}
+        paths = {(renamed[e], *rest): path for (e, *rest), path in paths.items() if e in renamed}
     wanted = None if metrics is None else set(metrics)
     seeds = tuple(sorted(set(frame["seed"].astype(int))))
     runs: dict[str, list[PerQuery]] = {}
