@@ -81,9 +81,12 @@ def test_the_default_grid_has_the_studys_runs() -> None:
     study = grid.study
     trainings = grid.run_files("model.pt")
     assert len(trainings) == len(set(trainings))
-    seeds, levels = len(study.seeds), len(study.noise.levels)
+    noise = read_yaml(REPO / "config.yaml")["noise"]
+    levels = {s: noise.get("scheme_levels", {}).get(s, noise["levels"]) for s in noise["schemes"]}
+    seeds = len(study.seeds)
     expected = sum(
-        seeds * (1 + levels * len(grid.experiment_schemes(name))) for name in study.experiments
+        seeds * (1 + sum(len(levels[s]) for s in grid.experiment_schemes(name)))
+        for name in study.experiments
     )
     assert len(trainings) == expected
     # The clean run is one run per seed, shared by every scheme.
@@ -95,6 +98,20 @@ def test_the_default_grid_has_the_studys_runs() -> None:
         plan.CLEAN_SCHEME,
         plan.TABLE1_SCHEME,
     }
+
+
+def test_scheme_levels_restrict_the_trainings_not_the_label_files() -> None:
+    config = read_yaml(REPO / "config.yaml")
+    config["noise"] = {"schemes": ["uniform", "large"], "levels": [0.05, 0.2]}
+    config["noise"]["scheme_levels"] = {"large": [0.05]}
+    grid = plan.Plan(load_study(config))
+    trained = {(scheme, level) for scheme, level, _ in grid.runs("sop")}
+    assert trained == {("clean", "0"), ("uniform", "0.05"), ("uniform", "0.2"), ("large", "0.05")}
+    stats = grid.label_stats_files()
+    assert any("/large/0.2/" in path for path in stats)
+    config["noise"]["scheme_levels"] = {"large": [0.1]}
+    with pytest.raises(UserError, match=r"noise.scheme_levels.large has 0.1, which noise.levels"):
+        load_study(config)
 
 
 def test_an_experiment_restricted_to_no_scheme_runs_clean_only() -> None:

@@ -259,7 +259,12 @@ class Dataset:
 class Noise:
     schemes: tuple[str, ...]
     levels: tuple[float, ...]
+    scheme_levels: Mapping[str, tuple[float, ...]]
     figure_level: float | None
+
+    def trained_levels(self, scheme: str) -> tuple[float, ...]:
+        """The levels at which the runs of `scheme` are trained."""
+        return tuple(self.scheme_levels.get(scheme, self.levels))
 
 
 @dataclass(frozen=True)
@@ -428,6 +433,19 @@ def check_references(study: Study) -> None:
                 f"experiments.{name}.schemes has {', '.join(outside)}, which noise.schemes "
                 f"({', '.join(study.noise.schemes)}) does not run: add it to noise.schemes "
                 "or remove it from the experiment"
+            )
+    check_scheme_levels(study.noise)
+
+
+def check_scheme_levels(noise: Noise) -> None:
+    """noise.scheme_levels restricts the grid; it cannot add to it."""
+    for scheme, levels in noise.scheme_levels.items():
+        outside = [f"{level:g}" for level in levels if level not in noise.levels]
+        if outside:
+            grid = ", ".join(f"{level:g}" for level in noise.levels)
+            raise UserError(
+                f"noise.scheme_levels.{scheme} has {', '.join(outside)}, which noise.levels "
+                f"({grid}) does not run: add it to noise.levels or remove it here"
             )
 
 

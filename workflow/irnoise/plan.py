@@ -226,7 +226,8 @@ class Plan:
         grid = [(CLEAN_SCHEME, CLEAN_LEVEL, seed) for seed in self.seeds]
         for scheme in self.experiment_schemes(name):
             if schemes is None or scheme in schemes:
-                grid += [(scheme, level, seed) for level in self.levels for seed in self.seeds]
+                levels = self.study.noise.trained_levels(scheme)
+                grid += [(scheme, level_name(lv), seed) for lv in levels for seed in self.seeds]
         return grid
 
     def run_files(
