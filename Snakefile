@@ -58,6 +58,7 @@ localrules:
     table1,
     table2,
     findings,
+    inshop_protocol,
     figure_class_sizes,
     figure_training_curves,
     figure_noise_patterns,
