@@ -59,6 +59,7 @@ localrules:
     table2,
     findings,
     findings_by_recipe,
+    inshop_protocol,
     figure_class_sizes,
     figure_training_curves,
     figure_noise_patterns,

@@ -149,7 +149,7 @@ def test_defaults_are_written_once_in_the_schema() -> None:
 
 def test_a_config_without_sections_is_filled_from_the_schema() -> None:
     """What a config leaves out is what every reader sees filled: rules, captions, commands."""
-    config = {key: DEFAULT[key] for key in ("datasets", "experiments")}
+    config = {key: DEFAULT[key] for key in ("datasets", "experiments", "pretraining")}
     filled = schema.with_defaults(config)
     noise = SCHEMA["properties"]["noise"]["properties"]
     assert filled["noise"]["levels"] == noise["levels"]["default"]
@@ -160,7 +160,7 @@ def test_a_config_without_sections_is_filled_from_the_schema() -> None:
         if key not in DEFAULT["experiments"]["sop"] and "default" in spec:
             assert sop[key] == spec["default"] or key == "method_params", key
     assert sop["method_params"]["prism"]["window"] == 5
-    assert config.keys() == {"datasets", "experiments"}  # the caller's dict is not changed
+    assert config.keys() == {"datasets", "experiments", "pretraining"}  # the caller's is kept
     study = load_study(config)
     assert study.noise.levels == tuple(noise["levels"]["default"])
     assert study.seeds == tuple(SCHEMA["properties"]["seeds"]["default"])
@@ -172,7 +172,8 @@ def test_training_keys_and_resumable_changes_are_decided_once() -> None:
     assert checkpoint.RESUMABLE_CHANGES <= typed.TRAINING_KEYS
     study = load_study(DEFAULT)
     training = study.experiments["sop"].training
-    assert training.lr_milestones == (18,) and training.lr_gamma == 0.1  # given, and default
+    given = tuple(DEFAULT["experiments"]["sop"]["lr_milestones"])
+    assert training.lr_milestones == given and training.lr_gamma == 0.1  # given, and default
     assert set(training.to_dict()) == typed.TRAINING_KEYS
     assert "threads" not in typed.TRAINING_KEYS and "eval_batch_size" not in typed.TRAINING_KEYS
 
@@ -362,5 +363,5 @@ def test_loss_settings_found_good_are_not_checked_again(tmp_path: Path, monkeypa
 def test_a_pretrained_experiment_starts_from_its_pretrainings_model_file() -> None:
     study = checked_study(edited(with_pretraining))
     assert study.experiments["sop"].training.pretrained == "results/pretraining/objects/model.pt"
-    assert study.experiments["inshop"].training.pretrained is None
+    assert study.experiments["faces"].training.pretrained is None
     assert "synth_imagenet" in Plan(study).used_datasets()

@@ -267,6 +267,45 @@ def test_retrieval_query_against_gallery(model_path, datasets, tmp_path):
     assert result["counts"]["gallery"] == 15
 
 
+def test_leave_one_out_pools_query_and_gallery_beside_the_official_metrics(
+    model_path, datasets, tmp_path
+):
+    shards = datasets["inshop"]
+    official = evaluate(model_path, shards, "retrieval", tmp_path / "metrics.json")
+    before = (tmp_path / "metrics.json").read_bytes(), (tmp_path / "per_query.npz").read_bytes()
+    out, per_query = tmp_path / "metrics_loo.json", tmp_path / "per_query_loo.npz"
+    argv = ["evaluate", "--model", str(model_path), "--shards", str(shards), "--task"]
+    argv += ["retrieval", "--protocol", "leave-one-out", "--config", EVAL_CONFIG, "--run"]
+    argv += [json.dumps(RUN), "--out", str(out), "--per-query", str(per_query)]
+    assert cli.main(argv) == 0
+    result = json.loads(out.read_text())
+    pooled = np.concatenate(
+        [reference_embeddings(model_path, shards, split) for split in ("query", "gallery")]
+    )
+    labels = np.concatenate([np.load(shards / f"{s}_labels.npy") for s in ("query", "gallery")])
+    expected = retrieval_metrics(pooled, labels)
+    assert result["protocol"] == "leave-one-out" and official["protocol"] == "official"
+    assert result["metrics"]["R@1"] == pytest.approx(expected.recall[1])
+    assert result["metrics"]["MAP@R"] == pytest.approx(expected.map_at_r)
+    # 25 images; query class 6, left out against the gallery, has its two query images.
+    assert result["counts"]["queries"] == result["counts"]["gallery"] == 25
+    assert result["counts"]["left_out"] == 0
+    assert_per_query_reproduces(result["metrics"], per_query, "retrieval")
+    # The run's official metrics are untouched.
+    after = (tmp_path / "metrics.json").read_bytes(), (tmp_path / "per_query.npz").read_bytes()
+    assert after == before
+
+
+def test_leave_one_out_needs_query_and_gallery(model_path, datasets, tmp_path, capsys):
+    out = tmp_path / "metrics_loo.json"
+    for shards, task in ((datasets["sop"], "retrieval"), (datasets["lfw"], "verification")):
+        argv = ["evaluate", "--model", str(model_path), "--shards", str(shards), "--task", task]
+        argv += ["--protocol", "leave-one-out", "--config", EVAL_CONFIG, "--run", "{}"]
+        assert cli.main([*argv, "--out", str(out)]) == 2
+        assert "pools a retrieval set's query and gallery splits" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_classification_top1(model_path, datasets, tmp_path):
     shards = datasets["imagenet"]
     result = evaluate(model_path, shards, "classification", tmp_path / "metrics.json")

@@ -31,8 +31,11 @@ REPORTS = {
     "figure_retrieval_vs_classification": "results/figures/fig_retrieval_vs_classification.png",
     "table4": "results/table4.csv",
     "figure_detection_pr": "results/figures/fig_detection_pr.png",
+    "inshop_protocol": "results/inshop_protocol.csv",
 }
 DETECTION_REPORTS = ("table4", "figure_detection_pr")
+# The In-Shop-shaped experiment: its runs are re-evaluated leave-one-out too.
+QUERY_GALLERY_EXPERIMENTS = ("inshop",)
 
 Job = tuple[str, str]  # (rule, first output)
 
@@ -102,8 +105,15 @@ def training(experiment: str, config: dict = PRESET, level: str | None = None) -
         job
         for run in runs(experiment, config)
         if level is None or f"/{level}/" in run
-        for job in (("train", f"{run}/model.pt"), ("evaluate", f"{run}/metrics.json"))
+        for job in (("train", f"{run}/model.pt"), *evaluations(experiment, run))
     } | detection(experiment, config, level)
+
+
+def evaluations(experiment: str, run: str) -> list[Job]:
+    jobs = [("evaluate", f"{run}/metrics.json")]
+    if experiment in QUERY_GALLERY_EXPERIMENTS:
+        jobs.append(("evaluate_leave_one_out", f"{run}/metrics_loo.json"))
+    return jobs
 
 
 def detection(experiment: str, config: dict = PRESET, level: str | None = None) -> set[Job]:
@@ -116,7 +126,7 @@ def detection(experiment: str, config: dict = PRESET, level: str | None = None) 
 
 
 def evaluation(experiment: str) -> set[Job]:
-    return {("evaluate", f"{run}/metrics.json") for run in runs(experiment)}
+    return {job for run in runs(experiment) for job in evaluations(experiment, run)}
 
 
 def reports(*rules: str) -> set[Job]:
@@ -229,6 +239,7 @@ def test_new_noise_level_adds_only_its_jobs(finished: Path) -> None:
             "figure_noise_patterns",
             "figure_retrieval_vs_classification",
             *DETECTION_REPORTS,
+            "inshop_protocol",
         )
     )
     assert planned_jobs(finished, edit) == expected
@@ -242,7 +253,7 @@ def test_generator_change_rebuilds_that_dataset_and_dependents(finished: Path) -
         {("synth", "data/raw/synth_faces"), ("shard", "data/shards/synth_faces")}
         | noise("synth_faces", PRESET["noise"]["levels"])
         | training("faces")
-        | reports(*REPORTS)
+        | reports(*(rule for rule in REPORTS if rule != "inshop_protocol"))
     )
     assert planned_jobs(finished, edit) == expected
 
@@ -281,4 +292,9 @@ def test_extra_targets_decide_what_the_default_target_builds(tmp_path: Path) -> 
         "evaluate_method",
         "table3",
         "figure_recovered_share",
+    }
+    # The protocol comparison re-evaluates the existing models: no training of its own.
+    assert default_plan(["inshop_protocol"]) - study_only == {
+        "evaluate_leave_one_out",
+        "inshop_protocol",
     }

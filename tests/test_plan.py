@@ -176,6 +176,20 @@ def test_final_targets_follow_extra_targets() -> None:
     ]
 
 
+def test_the_protocol_comparison_takes_every_run_of_the_in_shop_shaped_experiments() -> None:
+    grid = default_plan()
+    assert grid.query_gallery_experiments() == ["inshop"]  # not sop: it has a test split
+    files = grid.protocol_files(plan.LOO_PER_QUERY)
+    assert files == [
+        f"{plan.run_dir('inshop', *run)}/{plan.LOO_PER_QUERY}" for run in grid.runs("inshop")
+    ]
+    noise = grid.study.noise
+    trained = sum(len(noise.trained_levels(scheme)) for scheme in plan.NOISE_SCHEMES)
+    assert len(files) == len(grid.seeds) * (1 + trained)
+    assert plan.INSHOP_PROTOCOL not in grid.final_targets()  # opt-in: extra_targets
+    assert plan.INSHOP_PROTOCOL in default_plan(extra_targets=["inshop_protocol"]).final_targets()
+
+
 def test_a_users_dataset_is_scored_by_the_first_experiment_training_on_it() -> None:
     grid = default_plan()
     dataset = grid.experiments["sop"].train

@@ -38,6 +38,7 @@ COMMANDS = {
     "table1": "the study's Table 1 (uniform noise, clean vs noisy)",
     "table2": "the study's Table 2 (share of corrupted classes)",
     "findings": "the paper's claims tested on this run, with intervals and verdicts",
+    "protocol": "In-Shop-shaped R@1 drops, query against gallery vs leave-one-out",
     "table3": "Table 3: noise-robust training methods under each noise scheme",
     "subcenter": "sub-center ArcFace's keep-mask of a stage-1 model",
     "confidence": "Smooth Proxy-Anchor's class confidences and relabels of a plain model",

@@ -46,6 +46,13 @@ SPLITS = ("train", "test", "query", "gallery", "val")
 RETRIEVAL, CLASSIFICATION, VERIFICATION = "retrieval", "classification", "verification"
 TASKS = (RETRIEVAL, CLASSIFICATION, VERIFICATION)
 
+# Retrieval protocols: the dataset's own (query against gallery where it has them, else
+# leave-one-out over test), or every query and gallery image against all the others.
+OFFICIAL, LEAVE_ONE_OUT = "official", "leave-one-out"
+PROTOCOLS = (OFFICIAL, LEAVE_ONE_OUT)
+# The dataset source, and the synthetic shape, whose test set is a query and a gallery split.
+QUERY_GALLERY_SOURCE = "inshop"
+
 # Training methods (Table 3): the study's plain training, then the noise-robust ones.
 PLAIN, ORACLE, RANDOM_SUBSET, SUBCENTER, PRISM, PRISM_GUESS, KNN = (
     "none",
@@ -84,6 +91,8 @@ DETECTORS = (KNN_DETECTOR, CLEANLAB, MARGIN, PRISM_DETECTOR, CLEANNET_DETECTOR)
 EXTRA_TARGETS = {
     "table3": ("results/table3.csv", "results/figures/fig_recovered_share.png"),
     "table4": ("results/table4.csv", "results/figures/fig_detection_pr.png"),
+    # The In-Shop-shaped runs re-evaluated leave-one-out (docs/findings.md).
+    "inshop_protocol": ("results/inshop_protocol.csv",),
 }
 # The config's own training recipe, beside those of its `recipes` (irnoise.recipes).
 DEFAULT_RECIPE = "default"
@@ -121,6 +130,12 @@ PRETRAINING_DIR = "results/pretraining/{pretraining}"
 # A pretraining is trained once, at this seed, like the study's one ImageNet checkpoint
 # that every seed of its retrieval runs fine-tunes.
 PRETRAINING_SEED = 0
+# A query/gallery run re-evaluated leave-one-out over query + gallery, beside its metrics.json.
+LOO_METRICS = "metrics_loo.json"
+LOO_PER_QUERY = "per_query_loo.npz"
+# The In-Shop-shaped runs' drops under both protocols (docs/findings.md).
+(INSHOP_PROTOCOL,) = EXTRA_TARGETS["inshop_protocol"]
+INSHOP_PROTOCOL_MD = INSHOP_PROTOCOL.removesuffix(".csv") + ".md"
 
 # Snakemake wildcard constraints.
 NOISE_SCHEME_PATTERN = "|".join(NOISE_SCHEMES)
@@ -193,6 +208,13 @@ def parse_run_path(path: str | os.PathLike) -> RunPath:
 
 
 # --- the grid -------------------------------------------------------------------------------
+
+
+def _is_query_gallery(dataset: Any) -> bool:
+    """Whether a configured dataset (`irnoise.config.Dataset`) is In-Shop, real or synthetic."""
+    shape = dataset.synthetic.shape if dataset.synthetic is not None else None
+    return QUERY_GALLERY_SOURCE in (dataset.source, shape)
+
 
 Run = tuple[str, str, str]  # scheme, level name, seed, as they appear in paths
 
@@ -273,6 +295,20 @@ class Plan:
             for level in self.levels
             for seed in self.seeds
         ]
+
+    def query_gallery_experiments(self) -> list[str]:
+        """The In-Shop-shaped experiments: retrieval evaluated on an In-Shop dataset, real or
+        synthetic (query against gallery)."""
+        return [
+            name
+            for name in self.experiments_with_task(RETRIEVAL)
+            if _is_query_gallery(self.study.datasets[self.experiments[name].eval])
+        ]
+
+    def protocol_files(self, filename: str) -> list[str]:
+        """`filename` of every run (clean and noisy, every seed) of the In-Shop-shaped
+        experiments: the inputs of the protocol comparison."""
+        return self.run_files(filename, experiments=self.query_gallery_experiments())
 
     def figure_level(self) -> str:
         """The level whose selected classes Figure 1 highlights (default: the largest)."""

@@ -93,6 +93,28 @@ rule findings_by_recipe:
         " --confidence {params.confidence} --per-query {input.per_query:q}"
         " -- {input.metrics:q} 2>> $(attempt_log {log:q})"
 
+rule inshop_protocol:
+    input:
+        official=PLAN.protocol_files("per_query.npz"),
+        leave_one_out=PLAN.protocol_files(LOO_PER_QUERY),
+    output:
+        csv=report(
+            INSHOP_PROTOCOL, caption="../report/inshop_protocol.rst", category="Tables"
+        ),
+        md=INSHOP_PROTOCOL_MD,
+    log:
+        "logs/report/inshop_protocol.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        resamples=STUDY.statistics.resamples,
+        confidence=STUDY.statistics.confidence,
+    shell:
+        "irnoise protocol --out {output.csv:q} --md {output.md:q}"
+        " --resamples {params.resamples} --confidence {params.confidence}"
+        " --official {input.official:q} --leave-one-out {input.leave_one_out:q}"
+        " 2>> $(attempt_log {log:q})"
+
 
 rule table2:
     input:

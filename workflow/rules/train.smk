@@ -58,7 +58,7 @@ rule pretrain:
         mem_mb=job_mem_mb,
     params:
         config=training_config,
-        run_dir=PRETRAINING_DIR,
+        run_dir=lambda wildcards: PRETRAINING_DIR.format(**wildcards),
         seed=PRETRAINING_SEED,
         allow_cpu=allow_cpu_flag,
     shell:

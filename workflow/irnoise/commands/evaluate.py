@@ -4,9 +4,12 @@ Loads --model (a model.pt from `irnoise train`), embeds the splits of --shards t
 task needs (center crop, no augmentation; on the GPU when there is one) and computes:
 retrieval R@1/2/4/8 and MAP@R (test leave-one-out, or query against gallery), or
 classification top-1 accuracy on val, or verification TPR@FPR=1e-3, 10-fold accuracy
-and R@1 on the test split and its pairs. Writes --out (metrics.json) atomically with
-the run's identity (--run), the values, the counts, the model path, the embedding device
-and the faiss build (distribution, version, the search's device), and --per-query
+and R@1 on the test split and its pairs. With `--protocol leave-one-out` a query/gallery
+retrieval set is scored as a test split is: query and gallery pooled, each image against
+all the others (the run's official metrics stay where they are). Writes --out
+(metrics.json) atomically with the run's identity (--run), the protocol, the values, the
+counts, the model path, the embedding device and the faiss build (distribution, version,
+the search's device), and --per-query
 (per_query.npz: per-query hits, per-pair scores; `irnoise.evaluate.per_query`).
 """
 
@@ -18,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from irnoise.plan import TASKS
+from irnoise.plan import LEAVE_ONE_OUT, OFFICIAL, PROTOCOLS, TASKS
 
 # The arguments this command writes (irnoise.outputs).
 OUTPUTS = ("out", "per_query")
@@ -28,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="model.pt of the run")
     parser.add_argument("--shards", required=True, type=Path, help="evaluation shard directory")
     parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=OFFICIAL,
+        help=f"retrieval protocol: the dataset's own ({OFFICIAL}: query against gallery, "
+        f"or test leave-one-out), or {LEAVE_ONE_OUT} over query + gallery pooled",
+    )
     parser.add_argument(
         "--config",
         required=True,
@@ -88,11 +98,11 @@ def evaluate(
     args: argparse.Namespace, device: str, crop_size: int, batch_size: int
 ) -> tuple[dict[str, float], dict[str, int], dict[str, Any]]:
     from irnoise.data.manifest import read_manifest
-    from irnoise.evaluate.tasks import evaluate_embeddings, evaluation_splits
+    from irnoise.evaluate.tasks import evaluate_embeddings, evaluation_splits, pooled_retrieval
     from irnoise.train.models import load_trained
 
     manifest = read_manifest(args.shards)
-    splits = evaluation_splits(args.task, manifest["splits"])
+    splits = evaluation_splits(args.task, manifest["splits"], args.protocol)
     model, loss, _ = load_trained(args.model, device)
     embeddings, labels = {}, {}
     for split in splits:
@@ -104,7 +114,10 @@ def evaluate(
     if args.task == "classification":
         logits = class_logits(loss, embeddings["val"], device)
     pairs = read_pairs(args.shards) if args.task == "verification" else None
-    values, counts, arrays = evaluate_embeddings(args.task, embeddings, labels, pairs, logits)
+    if args.protocol == LEAVE_ONE_OUT:
+        values, counts, arrays = pooled_retrieval(embeddings, labels)
+    else:
+        values, counts, arrays = evaluate_embeddings(args.task, embeddings, labels, pairs, logits)
     counts |= {f"{split}_images": len(labels[split]) for split in splits}
     return values, counts, arrays
 
@@ -189,6 +202,7 @@ def write(
         args.out,
         {
             "run": identity,
+            "protocol": args.protocol,
             "metrics": finite,
             "counts": {name: int(count) for name, count in counts.items()},
             "model": str(args.model),

@@ -4,6 +4,8 @@ The task decides the protocol (docs/design.md, "Metrics"):
 
 - retrieval: the `test` split against itself, leave-one-out (SOP, CUB, Cars, synthetic),
   or the `query` split against the `gallery` split (In-Shop): R@1, R@2, R@4, R@8, MAP@R;
+  with the leave-one-out protocol (`pooled_retrieval`), a query/gallery set's two
+  splits pooled and scored like a test split, each image against all the others;
 - classification: top-1 `accuracy` of the class logits of the `val` split;
 - verification: `TPR@FPR=1e-3` and 10-fold `verification_accuracy` on the cosine scores
   of the pairs of the `test` split, `TPR@FPR=1e-3 (all pairs)` over every pair of two
@@ -24,7 +26,7 @@ from irnoise.errors import UserError
 from irnoise.evaluate import metrics
 from irnoise.evaluate.all_pairs import AllPairs, all_pairs, tpr_at_fpr_all_pairs
 from irnoise.evaluate.knn import normalized
-from irnoise.plan import TASKS
+from irnoise.plan import LEAVE_ONE_OUT, OFFICIAL, RETRIEVAL, TASKS
 
 RETRIEVAL_KS = (1, 2, 4, 8)
 VERIFICATION_FPR = 1e-3
@@ -36,8 +38,12 @@ Counts = dict[str, int]
 Arrays = dict[str, np.ndarray]
 
 
-def evaluation_splits(task: str, available: Collection[str]) -> tuple[str, ...]:
-    """The splits a task embeds, given the splits a shard directory has."""
+def evaluation_splits(
+    task: str, available: Collection[str], protocol: str = OFFICIAL
+) -> tuple[str, ...]:
+    """The splits a task embeds under a protocol, given the splits a shard directory has."""
+    if protocol == LEAVE_ONE_OUT:
+        return _pooled_splits(task, available)
     if task == "retrieval":
         wanted = ("query", "gallery") if {"query", "gallery"} <= set(available) else ("test",)
     elif task == "classification":
@@ -55,6 +61,30 @@ def evaluation_splits(task: str, available: Collection[str]) -> tuple[str, ...]:
             f"classification: val; verification: test with pairs)"
         )
     return wanted
+
+
+def _pooled_splits(task: str, available: Collection[str]) -> tuple[str, ...]:
+    if task != RETRIEVAL or not {"query", "gallery"} <= set(available):
+        raise UserError(
+            f"the {LEAVE_ONE_OUT} protocol pools a retrieval set's query and gallery splits, "
+            f"but this is task {task} on shards with {', '.join(sorted(available)) or 'none'}: "
+            f"use it on an In-Shop-shaped retrieval set only (a test split already is "
+            f"evaluated {LEAVE_ONE_OUT} by the {OFFICIAL} protocol)"
+        )
+    return ("query", "gallery")
+
+
+def pooled_retrieval(
+    embeddings_by_split: Mapping[str, np.ndarray],
+    labels_by_split: Mapping[str, np.ndarray],
+    ks: Sequence[int] = RETRIEVAL_KS,
+) -> tuple[Metrics, Counts, Arrays]:
+    """Retrieval leave-one-out over the query and gallery images pooled (query rows first):
+    the protocol of a test split (SOP), applied to an In-Shop-shaped set."""
+    _pooled_splits(RETRIEVAL, embeddings_by_split.keys())
+    pooled = np.concatenate([embeddings_by_split["query"], embeddings_by_split["gallery"]])
+    labels = np.concatenate([labels_by_split["query"], labels_by_split["gallery"]])
+    return retrieval({"test": pooled}, {"test": labels}, ks)
 
 
 def evaluate_embeddings(
