@@ -2,7 +2,7 @@
 
     python bench/gpu_check.py [--out bench/out/gpu_check.json] [--only smoke,train,...]
 
-On a machine with one GPU and 16 cores it takes about 5-8 minutes and measures:
+On a machine with one GPU and 16 cores it takes about 7-10 minutes and measures:
 
 1. smoke: the smoke preset through Snakemake with `gpus: 1` (a derived config file written
    to a temporary directory; the preset is not edited), after the same preset with
@@ -14,13 +14,19 @@ On a machine with one GPU and 16 cores it takes about 5-8 minutes and measures:
    bench/baseline.py on the same device-resident tensors (the ratio of
    bench/train_step.py), without and with torch.compile, interleaved ABBA;
 3. loader: irnoise's shard loader at 224 px crops, batch 256, with 8 and 15 workers,
-   batches moved to the GPU and normalized there, against the GPU's consumption rate
-   from (2): is the loader the bottleneck?
-4. knn: R@1 on 60,502 x 512 embeddings (bench/eval.py's data, SOP test class sizes),
+   batches moved to the GPU and normalized there, at steady state (each worker's first
+   batch, slowed by its start, is warm-up; then 8 batches per worker are counted),
+   against the GPU's consumption rate from (2): is the loader the bottleneck?
+4. cli: `irnoise train` end to end (the real CLI on the loader's shards, 3 epochs,
+   images/s from its history.csv after the first epoch) against the bare step of
+   bench/baseline.py on the same shape in this process: the ratio; and the same with
+   `gpus: 2` (torchrun, DDP) against `gpus: 1` where there are 2 GPUs, else the row
+   says "skipped: needs 2 GPUs";
+5. knn: R@1 on 60,502 x 512 embeddings (bench/eval.py's data, SOP test class sizes),
    leave-one-out, with faiss on the GPU against the CPU index (same value expected); when
    this faiss has no GPU support, the table says so, and torch's matmul + top-1 on the
    GPU serves as the GPU reference (it runs in any case);
-5. the peak GPU memory of each (torch's allocator peak; for faiss and the Snakemake jobs,
+6. the peak GPU memory of each (torch's allocator peak; for faiss and the Snakemake jobs,
    the device-wide memory in use sampled every 0.1 s, above what it was before).
 
 Without CUDA (or with --self-test) it says so and runs a CPU-sized self-test instead:
@@ -57,11 +63,12 @@ from irnoise.evaluate import faiss_build, knn
 # gpu_, so that nothing else on sys.path is shadowed.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from gpu_cli import check_cli
 from gpu_common import GPU_SIZES, REPO, SELF_TEST_SIZES, Row, Sizes, bench_module
 from gpu_compute import check_knn, check_loader, check_train
 from gpu_smoke import check_smoke
 
-CHECKS = ("smoke", "train", "loader", "knn")
+CHECKS = ("smoke", "train", "loader", "cli", "knn")
 # -- the table ------------------------------------------------------------------------------
 
 
@@ -94,6 +101,8 @@ def formatted(value: float | str | None, unit: str) -> str:
             return f"{value:,.0f} images/s"
         if unit == "s":
             return f"{value:.1f} s"
+        if unit == "ratio":
+            return f"{value:.2f}x"
         return f"{value:+.1%}" if "overhead" in unit else f"{value:.6f}"
     return "" if value is None else str(value)
 
@@ -153,6 +162,11 @@ def run_checks(
     if "loader" in only:
         with section("loader", rows):
             rows += check_loader(sizes, device, scratch, gpu_rate)
+    if "cli" in only:
+        with section("cli", rows):
+            rows += check_cli(sizes, device, scratch)
+        if cuda:
+            torch.cuda.empty_cache()
     if "knn" in only:
         with section("knn", rows):
             rows += check_knn(sizes, device)

@@ -33,12 +33,13 @@ class Sizes:
     distinct_batches: int
     repeats: int
     compile_backend: str
-    loader_images: int
+    loader_waves: int
     loader_unique: int
     loader_image_size: int
     loader_crop: int
     loader_batch: int
     loader_workers: tuple[int, ...]
+    cli_epochs: int
     knn_scale: float
     threads: int
 
@@ -54,12 +55,13 @@ GPU_SIZES = Sizes(
     distinct_batches=4,
     repeats=4,
     compile_backend="inductor",
-    loader_images=7680,
+    loader_waves=8,
     loader_unique=256,
     loader_image_size=256,
     loader_crop=224,
     loader_batch=256,
     loader_workers=(8, 15),
+    cli_epochs=3,  # the first is warm-up (cuDNN autotuning, the loader's start)
     knn_scale=1.0,
     threads=16,
 )
@@ -74,12 +76,13 @@ SELF_TEST_SIZES = Sizes(
     distinct_batches=2,
     repeats=2,
     compile_backend="eager",  # dynamo's tracing without inductor's minutes of codegen
-    loader_images=96,
+    loader_waves=8,
     loader_unique=8,
     loader_image_size=48,
     loader_crop=32,
     loader_batch=16,
     loader_workers=(1, 2),
+    cli_epochs=2,
     knn_scale=0.02,
     # One thread: no OpenMP barriers, which spin on a busy machine when torch was loaded
     # before OMP_WAIT_POLICY could be set (the unit test's process).

@@ -6,7 +6,7 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +26,9 @@ from irnoise.train.runtime import Runtime, wrap_for_training
 from irnoise.train.trainee import Trainee
 
 from gpu_common import PeakMemory, Row, Sizes, baseline, bench_module, synchronize
+
+# Classes of the loader's shards (the `irnoise train` check's head).
+LOADER_CLASSES = 50
 
 # -- 2. the training step ---------------------------------------------------------------
 
@@ -169,33 +172,72 @@ def overhead_verdict(ratio: float, cuda: bool) -> str:
 # -- 3. the input pipeline ----------------------------------------------------------------
 
 
+# The first wave of batches, one from each worker, carries each worker's start (process
+# start, imports, opening its first shard): those batches arrive together, and counting
+# them at no time overstated the loader by 1.3-1.6x with 2 batches per worker.
+WARMUP_WAVES = 1
+
+
+def loader_images(sizes: Sizes) -> int:
+    """Images of the loader's shards: each worker (of the most) has its warm-up wave, the
+    counted waves and a spare one, so that no counted wave meets the epoch's ragged end."""
+    waves = WARMUP_WAVES + sizes.loader_waves + 1
+    return sizes.loader_batch * max(sizes.loader_workers) * waves
+
+
 def loader_shards(sizes: Sizes, scratch: Path) -> Path:
-    """Shards of `loader_images` photo-like JPEGs (a few distinct ones, repeated)."""
-    photo_like = bench_module("loader").photo_like
+    """Shards of photo-like JPEGs (a few distinct ones, repeated), written once per scratch
+    folder (the loader and the `irnoise train` checks read the same ones)."""
     folder, shards = scratch / "jpegs", scratch / "shards"
+    if (shards / "manifest.json").exists():
+        return shards
+    photo_like = bench_module("loader").photo_like
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     paths = []
     for i in range(sizes.loader_unique):
         paths.append(folder / f"{i:04d}.jpg")
         photo_like(rng, sizes.loader_image_size).save(paths[-1], quality=90)
+    images = loader_images(sizes)
     records = [
-        Record(f"{i:06d}", paths[i % len(paths)], f"class{i % 50:02d}")
-        for i in range(sizes.loader_images)
+        Record(f"{i:06d}", paths[i % len(paths)], f"class{i % LOADER_CLASSES:02d}")
+        for i in range(images)
     ]
-    # Twice as many shards as the most workers: every worker has shards to read.
-    shard_size = max(1, sizes.loader_images // (2 * max(sizes.loader_workers)))
+    # A multiple of every worker count's shards: each worker reads whole shards, as many
+    # as the others, so that all of them are busy until the counted waves are in.
+    shard_size = max(1, images // math.lcm(*sizes.loader_workers))
     write_shards(
         DatasetIndex("gpucheck", folder, {"train": records}),
         shards,
         image_size=sizes.loader_image_size,
         shard_size=shard_size,
+        threads=sizes.threads,
     )
     return shards
 
 
+def steady_rate(arrivals: Sequence[float], counts: Sequence[int], workers: int) -> float:
+    """Images/s of a loader at steady state, from each batch's arrival time (seconds, any
+    origin) and its number of images, in arrival order.
+
+    A DataLoader hands its workers' batches out in turn (batch i from worker i % workers),
+    so the first `workers` batches are the workers' first, slowed by their start. The clock
+    starts when the last of them arrives; the whole waves after it are counted.
+    """
+    warmup = workers * WARMUP_WAVES
+    waves = (len(arrivals) - warmup) // workers
+    if waves < 1:
+        raise ValueError(
+            f"{len(arrivals)} batches from {workers} workers: a steady rate needs a wave "
+            f"of {workers} after the first {warmup}"
+        )
+    end = warmup + waves * workers
+    return sum(counts[warmup:end]) / (arrivals[end - 1] - arrivals[warmup - 1])
+
+
 def loader_rate(sizes: Sizes, shards: Path, workers: int, device: torch.device) -> float:
-    """Images/s of one epoch on the device, from the first batch on (workers' start left out)."""
+    """Images/s of the loader on the device at steady state: the warm-up wave, then
+    `loader_waves` batches per worker (the rest of the epoch is not read)."""
     labels = np.load(shards / "train_labels.npy")
     cuda = device.type == "cuda"
     batches = loader.train_loader(
@@ -209,15 +251,19 @@ def loader_rate(sizes: Sizes, shards: Path, workers: int, device: torch.device) 
         pin_memory=cuda,
         device=device,
     )
-    first, images, started = True, 0, 0.0
+    wanted = workers * (WARMUP_WAVES + sizes.loader_waves)
+    arrivals: list[float] = []
+    counts: list[int] = []
     for batch in batches:
-        if first:
-            synchronize(device)
-            first, started = False, time.perf_counter()
-        else:
-            images += len(batch[0])
-    synchronize(device)
-    return images / (time.perf_counter() - started)
+        synchronize(device)  # arrived = on the device
+        arrivals.append(time.perf_counter())
+        counts.append(len(batch[0]))
+        if len(arrivals) == wanted:
+            break
+    del batches  # stops the workers
+    if len(arrivals) < wanted:
+        raise RuntimeError(f"the loader's shards gave {len(arrivals)} batches, not {wanted}")
+    return steady_rate(arrivals, counts, workers)
 
 
 def check_loader(sizes: Sizes, device: torch.device, scratch: Path, gpu_rate: float) -> list[Row]:
@@ -234,7 +280,11 @@ def check_loader(sizes: Sizes, device: torch.device, scratch: Path, gpu_rate: fl
                 "images/s",
                 memory.peak_mib,
                 bottleneck_verdict(rate, gpu_rate),
-                {"gpu_rate": gpu_rate if gpu_rate > 0 else None},  # JSON has no NaN
+                {
+                    "gpu_rate": gpu_rate if gpu_rate > 0 else None,  # JSON has no NaN
+                    "batches_per_worker": sizes.loader_waves,
+                    "warmup_batches_per_worker": WARMUP_WAVES,
+                },
             )
         )
     return rows

@@ -33,10 +33,11 @@ def gpu_check():
 @pytest.fixture(scope="module")
 def parts(gpu_check):
     """The check's parts, which gpu_check.py imports from beside itself."""
+    import gpu_cli
     import gpu_compute
     import gpu_smoke
 
-    return SimpleNamespace(smoke=gpu_smoke, compute=gpu_compute)
+    return SimpleNamespace(smoke=gpu_smoke, compute=gpu_compute, cli=gpu_cli)
 
 
 @pytest.fixture(autouse=True)
@@ -51,9 +52,10 @@ def rows_of(path: Path) -> dict[tuple[str, str], dict]:
     return {(row["check"], row["item"]): row for row in report["rows"]}
 
 
-def test_self_test_of_train_loader_knn(gpu_check, tmp_path, capsys):
+def test_self_test_of_train_loader_cli_knn(gpu_check, tmp_path, capsys):
     out = tmp_path / "check.json"
-    assert gpu_check.main(["--self-test", "--only", "train,loader,knn", "--out", str(out)]) == 0
+    argv = ["--self-test", "--only", "train,loader,cli,knn", "--out", str(out)]
+    assert gpu_check.main(argv) == 0
     assert "--self-test: running the CPU-sized self-test" in capsys.readouterr().out
     report = json.loads(out.read_text())
     assert report["mode"] == "cpu self-test" and report["failed"] == 0
@@ -62,7 +64,15 @@ def test_self_test_of_train_loader_knn(gpu_check, tmp_path, capsys):
         for loop in ("bare PyTorch loop", "irnoise run_epoch"):
             assert rows["train", f"{loop}, {variant}"]["value"] > 0
     for workers in (1, 2):
-        assert rows["loader", f"{workers} workers, 32 px"]["value"] > 0
+        loader = rows["loader", f"{workers} workers, 32 px"]
+        assert loader["value"] > 0 and loader["numbers"]["batches_per_worker"] == 8
+    # `irnoise train` ran for real on the loader's shards, its rate from its history.csv.
+    end_to_end = rows["cli", "irnoise train end to end / bare step, gpus: 1"]
+    numbers = end_to_end["numbers"]
+    assert numbers["images_per_s"] > 0 and numbers["bare_images_per_s"] > 0
+    assert end_to_end["value"] == numbers["images_per_s"] / numbers["bare_images_per_s"]
+    ddp = rows["cli", "irnoise train, gpus: 2 (DDP) / gpus: 1"]
+    assert ddp["value"] == "skipped: needs 2 GPUs" and ddp["verdict"] == "0 here"
     faiss_value = rows["knn", "R@1 1,210 x 512, faiss CPU index"]["value"]
     torch_value = rows["knn", "R@1 1,210 x 512, torch matmul top-1 (cpu)"]["value"]
     assert 0.02 < faiss_value < 0.98  # mid-range: thousands of hits and misses compared
@@ -139,3 +149,53 @@ def test_a_failing_snakemake_run_is_reported_with_its_log(parts, tmp_path, capsy
     assert parts.smoke.log_verdict(1, log) == "FAILED: Snakemake exit 1 (log tail on stderr)"
     assert "MissingInputException in rule train" in capsys.readouterr().err
     assert parts.smoke.log_verdict(0, log) == "ok"
+
+
+def fake_loader_arrivals(workers: int, per_worker: int, start: float, period: float) -> list:
+    """Arrival times of a DataLoader's batches, handed out in turn: each worker needs
+    `start` seconds for its first batch (its process, imports, first shard) and `period`
+    for each next one; worker j is j ms behind worker 0."""
+    return [
+        start + worker * 0.001 + batch * period
+        for batch in range(per_worker)
+        for worker in range(workers)
+    ]
+
+
+def first_batch_rate(arrivals: list, counts: list) -> float:
+    """The accounting the check used before: every batch after the first, from the first."""
+    return sum(counts[1:]) / (arrivals[-1] - arrivals[0])
+
+
+@pytest.mark.parametrize("per_worker", [2, 9])
+def test_the_loader_rate_leaves_the_workers_start_out(parts, per_worker):
+    workers, batch, period = 15, 256, 1.0
+    arrivals = fake_loader_arrivals(workers, per_worker, start=5.0, period=period)
+    counts = [batch] * len(arrivals)
+    steady = workers * batch / period  # each worker, a batch per period
+    assert parts.compute.steady_rate(arrivals, counts, workers) == pytest.approx(steady)
+    if per_worker == 2:  # the check's old sizes: the first wave counted at no time
+        assert first_batch_rate(arrivals, counts) > 1.3 * steady
+
+
+def test_the_loader_rate_needs_a_wave_after_the_warm_up(parts):
+    arrivals = fake_loader_arrivals(4, 1, start=5.0, period=1.0)
+    with pytest.raises(ValueError, match="needs a wave of 4 after the first 4"):
+        parts.compute.steady_rate(arrivals, [8] * 4, 4)
+
+
+def test_the_loader_shards_give_every_worker_its_counted_waves(parts):
+    from gpu_common import GPU_SIZES, SELF_TEST_SIZES
+
+    for sizes in (GPU_SIZES, SELF_TEST_SIZES):
+        images = parts.compute.loader_images(sizes)
+        for workers in sizes.loader_workers:
+            per_worker = images // workers // sizes.loader_batch
+            assert per_worker >= 1 + sizes.loader_waves >= 9
+
+
+def test_the_end_to_end_rate_leaves_the_first_epoch_out(parts):
+    history = [{"images_per_s": "100"}, {"images_per_s": "300"}, {"images_per_s": "500"}]
+    assert parts.cli.steady_history_rate(history) == 400
+    with pytest.raises(ValueError, match="two epochs"):
+        parts.cli.steady_history_rate(history[:1])
