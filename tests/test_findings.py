@@ -211,6 +211,14 @@ def test_c4_uses_the_level_that_matches_the_studys_corrupted_class_share():
     assert "corrupts 87% of the classes" in found.note
 
 
+def test_c4_matches_among_the_levels_the_faces_experiment_was_trained_at():
+    # Label stats cover every level; a level without a run is not a candidate.
+    values = {("faces", "clean", 0.0): (0.8, 0.01), ("faces", "uniform", 0.1): (0.05, 0.01)}
+    shares = {("synth_faces", "uniform", 0.1): 51.0, ("synth_faces", "uniform", 0.2): 87.0}
+    found = row(findings.build_findings(study(values, (0.1, 0.2), shares)), "C4", "faces")
+    assert found.level == 0.1 and "corrupts 51% of the classes" in found.note
+
+
 def test_c4_below_the_null_outside_the_studys_regime_is_not_reproduced_in_this_regime():
     values = {("faces", "clean", 0.0): (0.8, 0.01), ("faces", "uniform", 0.05): (0.7, 0.02)}
     shares = {("synth_faces", "uniform", 0.05): 32.0}  # the study's MS-Celeb-1M: 88%

@@ -81,11 +81,14 @@ def test_the_default_grid_has_the_studys_runs() -> None:
     study = grid.study
     trainings = grid.run_files("model.pt")
     assert len(trainings) == len(set(trainings))
-    noise = read_yaml(REPO / "config.yaml")["noise"]
-    levels = {s: noise.get("scheme_levels", {}).get(s, noise["levels"]) for s in noise["schemes"]}
+    config = read_yaml(REPO / "config.yaml")
+    levels = {
+        name: e.get("levels") or config["noise"]["levels"]
+        for name, e in config["experiments"].items()
+    }
     seeds = len(study.seeds)
     expected = sum(
-        seeds * (1 + sum(len(levels[s]) for s in grid.experiment_schemes(name)))
+        seeds * (1 + len(levels[name]) * len(grid.experiment_schemes(name)))
         for name in study.experiments
     )
     assert len(trainings) == expected
@@ -100,17 +103,18 @@ def test_the_default_grid_has_the_studys_runs() -> None:
     }
 
 
-def test_scheme_levels_restrict_the_trainings_not_the_label_files() -> None:
+def test_experiment_levels_restrict_the_trainings_not_the_label_files() -> None:
     config = read_yaml(REPO / "config.yaml")
     config["noise"] = {"schemes": ["uniform", "large"], "levels": [0.05, 0.2]}
-    config["noise"]["scheme_levels"] = {"large": [0.05]}
+    for experiment in config["experiments"].values():
+        experiment["levels"] = None
+    config["experiments"]["sop"]["levels"] = [0.05]
     grid = plan.Plan(load_study(config))
     trained = {(scheme, level) for scheme, level, _ in grid.runs("sop")}
-    assert trained == {("clean", "0"), ("uniform", "0.05"), ("uniform", "0.2"), ("large", "0.05")}
-    stats = grid.label_stats_files()
-    assert any("/large/0.2/" in path for path in stats)
-    config["noise"]["scheme_levels"] = {"large": [0.1]}
-    with pytest.raises(UserError, match=r"noise.scheme_levels.large has 0.1, which noise.levels"):
+    assert trained == {("clean", "0"), ("uniform", "0.05"), ("large", "0.05")}
+    assert any("synth_sop/large/0.2/" in path for path in grid.label_stats_files())
+    config["experiments"]["sop"]["levels"] = [0.3]
+    with pytest.raises(UserError, match=r"experiments.sop.levels has 0.3, which noise.levels"):
         load_study(config)
 
 
@@ -183,8 +187,7 @@ def test_the_protocol_comparison_takes_every_run_of_the_in_shop_shaped_experimen
     assert files == [
         f"{plan.run_dir('inshop', *run)}/{plan.LOO_PER_QUERY}" for run in grid.runs("inshop")
     ]
-    noise = grid.study.noise
-    trained = sum(len(noise.trained_levels(scheme)) for scheme in plan.NOISE_SCHEMES)
+    trained = len(grid.experiment_levels("inshop")) * len(plan.NOISE_SCHEMES)
     assert len(files) == len(grid.seeds) * (1 + trained)
     assert plan.INSHOP_PROTOCOL not in grid.final_targets()  # opt-in: extra_targets
     assert plan.INSHOP_PROTOCOL in default_plan(extra_targets=["inshop_protocol"]).final_targets()

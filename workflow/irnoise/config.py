@@ -158,6 +158,7 @@ class Experiment:
     eval: str
     task: str
     schemes: tuple[str, ...] | None
+    levels: tuple[float, ...] | None
     eval_batch_size: int
     threads: int
     runtime: int
@@ -259,12 +260,7 @@ class Dataset:
 class Noise:
     schemes: tuple[str, ...]
     levels: tuple[float, ...]
-    scheme_levels: Mapping[str, tuple[float, ...]]
     figure_level: float | None
-
-    def trained_levels(self, scheme: str) -> tuple[float, ...]:
-        """The levels at which the runs of `scheme` are trained."""
-        return tuple(self.scheme_levels.get(scheme, self.levels))
 
 
 @dataclass(frozen=True)
@@ -434,19 +430,18 @@ def check_references(study: Study) -> None:
                 f"({', '.join(study.noise.schemes)}) does not run: add it to noise.schemes "
                 "or remove it from the experiment"
             )
-    check_scheme_levels(study.noise)
+        check_levels_in_grid(f"experiments.{name}.levels", experiment.levels or (), study.noise)
 
 
-def check_scheme_levels(noise: Noise) -> None:
-    """noise.scheme_levels restricts the grid; it cannot add to it."""
-    for scheme, levels in noise.scheme_levels.items():
-        outside = [f"{level:g}" for level in levels if level not in noise.levels]
-        if outside:
-            grid = ", ".join(f"{level:g}" for level in noise.levels)
-            raise UserError(
-                f"noise.scheme_levels.{scheme} has {', '.join(outside)}, which noise.levels "
-                f"({grid}) does not run: add it to noise.levels or remove it here"
-            )
+def check_levels_in_grid(where: str, levels: tuple[float, ...], noise: Noise) -> None:
+    """An experiment's levels restrict the grid; they cannot add to it."""
+    outside = [f"{level:g}" for level in levels if level not in noise.levels]
+    if outside:
+        grid = ", ".join(f"{level:g}" for level in noise.levels)
+        raise UserError(
+            f"{where} has {', '.join(outside)}, which noise.levels ({grid}) does not run: "
+            "add it to noise.levels or remove it here"
+        )
 
 
 def check_pretraining(study: Study, name: str, experiment: Experiment) -> None:

@@ -243,13 +243,18 @@ class Plan:
         schemes = self.study.noise.schemes
         return [s for s in schemes if own is None or s in own]
 
+    def experiment_levels(self, name: str) -> list[str]:
+        """The noise levels an experiment runs, as they appear in paths."""
+        own = self.study.experiments[name].levels
+        return [lv for lv in self.levels if own is None or float(lv) in own]
+
     def runs(self, name: str, schemes: list[str] | None = None) -> list[Run]:
         """(scheme, level, seed) of every run of an experiment; the clean run is shared."""
         grid = [(CLEAN_SCHEME, CLEAN_LEVEL, seed) for seed in self.seeds]
+        levels = self.experiment_levels(name)
         for scheme in self.experiment_schemes(name):
             if schemes is None or scheme in schemes:
-                levels = self.study.noise.trained_levels(scheme)
-                grid += [(scheme, level_name(lv), seed) for lv in levels for seed in self.seeds]
+                grid += [(scheme, level, seed) for level in levels for seed in self.seeds]
         return grid
 
     def run_files(

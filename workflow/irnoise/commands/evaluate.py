@@ -103,7 +103,8 @@ def evaluate(
 
     manifest = read_manifest(args.shards)
     splits = evaluation_splits(args.task, manifest["splits"], args.protocol)
-    model, loss, _ = load_trained(args.model, device)
+    # Only classification reads the loss (its class weights).
+    model, loss, _ = load_trained(args.model, device, with_loss=args.task == "classification")
     embeddings, labels = {}, {}
     for split in splits:
         total = manifest["splits"][split]["count"]

@@ -334,7 +334,9 @@ def matched_level(study: StudyResults, experiment: str) -> tuple[float, float]:
     shares = {
         level: pct
         for (dataset, scheme, level), pct in study.corrupted_pct.items()
-        if dataset == train and scheme == UNIFORM
+        if dataset == train
+        and scheme == UNIFORM
+        and study.grid.has(Condition(experiment, UNIFORM, level, HEADLINE[VERIFICATION]))
     }
     if not shares:
         return C4_LEVEL, math.nan

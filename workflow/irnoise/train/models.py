@@ -125,9 +125,11 @@ MODEL_KEYS = ("state_dict", "loss_state_dict", "config", "num_classes")
 
 
 def load_trained(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[EmbeddingNet, nn.Module, dict[str, Any]]:
-    """(model, loss, payload) from a `model.pt`, both modules in eval mode on `device`.
+    path: str | Path, device: str | torch.device = "cpu", with_loss: bool = True
+) -> tuple[EmbeddingNet, nn.Module | None, dict[str, Any]]:
+    """(model, loss, payload) from a `model.pt`, both modules in eval mode on `device`;
+    the loss is None without `with_loss` (building it imports pytorch-metric-learning,
+    ~0.7 s of CPU that an evaluation without a class head need not pay).
 
     Read with weights_only=True (state dicts and plain metadata): a crafted file cannot run
     code; a malformed one is a UserError naming it.
@@ -147,11 +149,13 @@ def load_trained(
         config = dataclasses.replace(config, pretrained=None)
         model = build_model(config)
         model.load_state_dict(payload["state_dict"])
-        loss = build_loss(config, payload["num_classes"])
-        loss.load_state_dict(payload["loss_state_dict"])
+        loss = None
+        if with_loss:
+            loss = build_loss(config, payload["num_classes"]).to(device).eval()
+            loss.load_state_dict(payload["loss_state_dict"])
     except (RuntimeError, TypeError, ValueError, AttributeError) as error:
         reason = str(error).splitlines()[0]
         raise UserError(
             f"model file {path} does not fit its config ({reason}): {remedy}"
         ) from error
-    return model.to(device).eval(), loss.to(device).eval(), payload
+    return model.to(device).eval(), loss, payload
