@@ -161,12 +161,28 @@ def build_study(
 def build_findings(study: StudyResults) -> list[Finding]:
     """Rows of C1, C2a, C2b, C3, C4 in that order (docs/findings.md says which exist)."""
     retrieval = study.experiments(RETRIEVAL)
-    cells = [(experiment, level) for experiment in retrieval for level in study.levels]
+    cells = [
+        (experiment, level) for experiment in retrieval for level in _levels(study, experiment)
+    ]
     rows = [c1(study, experiment, level) for experiment, level in cells]
     c2_rows = [row for experiment, level in cells for row in c2(study, experiment, level)]
     rows += sorted(c2_rows, key=lambda row: row.claim)  # stable: C2a rows, then C2b
     rows += [c3(study, experiment) for experiment in retrieval]
     return [*rows, c4(study)]
+
+
+def _levels(study: StudyResults, experiment: str) -> list[float]:
+    """The paper's levels and those the experiment was trained at (an experiment may run
+    fewer levels than the grid: a level it never ran would only give a "missing" row)."""
+    return [
+        level
+        for level in study.levels
+        if level in PAPER_LEVELS
+        or any(
+            study.grid.has(Condition(experiment, scheme, level, HEADLINE[RETRIEVAL]))
+            for scheme in SCHEMES_BY_HARM
+        )
+    ]
 
 
 def c1(study: StudyResults, experiment: str, level: float) -> Finding:
