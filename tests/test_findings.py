@@ -317,8 +317,12 @@ def test_a_verdict_the_seed_level_check_does_not_share_is_inconclusive():
 
 def test_a_level_an_experiment_was_not_trained_at_gives_it_no_rows():
     """Faces train at 20%, sop does not: sop gets rows at the paper's levels and its own."""
-    values = {("sop", "clean", 0.0): (0.6, 0.01), ("sop", "uniform", 0.05): (0.55, 0.01),
-              ("faces", "clean", 0.0): (0.8, 0.01), ("faces", "uniform", 0.2): (0.4, 0.01)}  # fmt: skip
+    values = {
+        ("sop", "clean", 0.0): (0.6, 0.01),
+        ("sop", "uniform", 0.05): (0.55, 0.01),
+        ("faces", "clean", 0.0): (0.8, 0.01),
+        ("faces", "uniform", 0.2): (0.4, 0.01),
+    }
     rows = findings.build_findings(study(values, (0.01, 0.05, 0.1, 0.2)))
     sop_levels = {r.level for r in rows if r.experiment == "sop" and r.claim == "C1"}
     assert sop_levels == {0.01, 0.05, 0.1}
