@@ -201,6 +201,7 @@ def test_markdown_marks_shares_of_an_unmeasurable_drop(tmp_path):
     prism_line = next(line for line in recovered_block.splitlines() if line.startswith("| prism"))
     small, uniform = prism_line.split("|")[2:4]  # columns sorted: small 0.1, uniform 0.1
     assert NO_DROP_MARK in small and NO_DROP_MARK not in uniform
+    assert "[" not in small and "[" in uniform  # an unreadable share shows no interval
     assert "divides by noise" in recovered_block
     none_line = next(line for line in recovered_block.splitlines() if line.startswith("| none"))
     assert NO_DROP_MARK not in none_line

@@ -279,7 +279,7 @@ NO_DROP_NOTE = (
     f"{NO_DROP_MARK} the R@1 plain training lost here is not measured well (fewer than two "
     "seeds, an interval not above 0, or per-seed drops spread by more than "
     f"{MAX_DROP_CV:.0%} of their mean): the share divides by noise and is not readable; "
-    "read the gain instead."
+    "read the gain instead (its interval is left out here; results/table3.csv has it)."
 )
 
 
@@ -331,10 +331,11 @@ def _cell(rows: pd.DataFrame, statistic: str, scheme: str, level: float) -> str:
         return "–"
     row = match.iloc[0]
     text = f"{row[statistic]:.1f}"
+    if statistic == "recovered" and row["method"] != PLAIN and not share_is_readable(row):
+        # Its interval divides by drops near 0 (bounds like 1e15): the csv keeps it.
+        return f"{text} {NO_DROP_MARK}"
     if np.isfinite(row[f"{statistic}_low"]):
         text += f" [{row[f'{statistic}_low']:.1f}, {row[f'{statistic}_high']:.1f}]"
-    if statistic == "recovered" and row["method"] != PLAIN and not share_is_readable(row):
-        text += f" {NO_DROP_MARK}"
     return text
 
 
