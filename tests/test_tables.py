@@ -297,3 +297,15 @@ def test_cli_prints_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert missing == []
     assert cli.main(["collect", "--out", str(tmp_path / "m.csv")]) == 2
     assert "irnoise collect: error: no metrics files given" in capsys.readouterr().err
+
+
+def test_table1_leaves_the_achieved_rate_out_where_the_experiment_did_not_train(
+    fake: FakeResults, tmp_path: Path
+) -> None:
+    """Label files cover every level of the grid; an experiment may train at fewer."""
+    metrics = [path for path in uniform_files(fake) if "sop/uniform/0.4/" not in str(path)]
+    out = tmp_path / "table1.csv"
+    run_command(table1_command, "--out", out, "--stats", *fake.stats, "--", *metrics)
+    rows = {(row["experiment"], row["metric"]): row for row in read_csv(out)}
+    assert rows[("sop", "R@1")]["achieved@0.4"] == ""
+    assert number(rows[("inshop", "R@1")]["achieved@0.4"]) == pytest.approx(40.0, abs=1)

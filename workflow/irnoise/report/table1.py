@@ -151,7 +151,9 @@ def table_row(
         cell = indexed.loc[key] if key in indexed.index else None
         row[name] = math.nan if cell is None else 100 * cell["mean"]
         row[f"{name}_std"] = math.nan if cell is None else 100 * cell["std"]
-        row[f"achieved@{name}"] = (achieved or {}).get((clean["train"], level), math.nan)
+        # Only where the experiment trained at this level (label files cover every level).
+        rate = (achieved or {}).get((clean["train"], level), math.nan)
+        row[f"achieved@{name}"] = math.nan if cell is None else rate
         row[f"drop@{name}"] = math.nan if cell is None else 100 * cell["drop"]
         interval = (
             resamples.drop(Condition(experiment, NOISE_SCHEME, level, metric))
