@@ -93,6 +93,7 @@ rule findings_by_recipe:
         " --confidence {params.confidence} --per-query {input.per_query:q}"
         " -- {input.metrics:q} 2>> $(attempt_log {log:q})"
 
+
 rule inshop_protocol:
     input:
         official=PLAN.protocol_files("per_query.npz"),
