@@ -34,8 +34,9 @@ def scaled_down() -> dict:
     for dataset in config["datasets"].values():
         dataset["synthetic"] |= {"scale": SCALES[dataset["synthetic"]["shape"]], "image_size": 32}
         dataset |= {"image_size": 32, "shard_size": 200}
-    for experiment in config["experiments"].values():
-        experiment |= TINY
+    # The pretraining too: a backbone loads only into a network of the same width.
+    for run in [*config.get("pretraining", {}).values(), *config["experiments"].values()]:
+        run |= TINY
     return config
 
 

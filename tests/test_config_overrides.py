@@ -12,9 +12,10 @@ from irnoise.config_sources import merged, typed_overrides
 
 from helpers import copy_workflow, run_snakemake
 
-# The default config.yaml trains 3 seeds x 20 (experiment, scheme, level) cells.
-DEFAULT_TRAININGS = 60
-TRAININGS_PER_SEED = 20
+# The default config.yaml trains 5 seeds x 21 (experiment, scheme, level) cells: SOP and
+# In-Shop 1 clean + 3 schemes x 2 levels each, faces 1 + 3 levels, ImageNet 1 + 2 levels.
+DEFAULT_TRAININGS = 105
+TRAININGS_PER_SEED = 21
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def planned_trainings(workdir: Path, *args: str) -> int:
 
 @pytest.mark.workflow
 def test_config_override_changes_the_plan_of_the_default_config(workdir):
-    # The Snakefile read config.yaml over the overrides: 60 trainings either way.
+    # The Snakefile read config.yaml over the overrides: 105 trainings either way.
     assert planned_trainings(workdir) == DEFAULT_TRAININGS
     assert planned_trainings(workdir, "--config", "seeds=[0]") == TRAININGS_PER_SEED
 
@@ -48,8 +49,10 @@ def test_config_override_on_top_of_a_configfile_preset(workdir):
 
 @pytest.mark.workflow
 def test_override_of_a_nested_key_keeps_its_siblings(workdir):
-    # noise.levels only: noise.schemes stays [uniform, large, small].
-    assert planned_trainings(workdir, "--config", "noise={levels: [0.1]}") == 36
+    # noise.levels only: noise.schemes stays [uniform, large, small]. Only faces runs every
+    # level of noise.levels (the others name theirs): 1 + 4 levels instead of 1 + 3.
+    override = "noise={levels: [0.05, 0.1, 0.2, 0.4]}"
+    assert planned_trainings(workdir, "--config", override) == DEFAULT_TRAININGS + 5
 
 
 @pytest.mark.workflow
@@ -68,6 +71,10 @@ def test_two_configfiles_are_merged_in_order(workdir):
     [
         ("seeds=[zero]", 'seeds[0]: got "zero", expected a value of type integer'),
         ("sedes=[0]", "unknown key 'sedes': did you mean 'seeds'?"),
+        (
+            "noise={levels: [0.1]}",
+            "experiments.sop.levels has 0.05, which noise.levels (0.1) does not run",
+        ),
     ],
 )
 def test_bad_override_is_one_clear_message(workdir, override, message):
