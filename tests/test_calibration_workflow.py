@@ -90,7 +90,14 @@ def test_a_holdout_change_reshards_only_that_dataset(calibration_run: Path) -> N
     edited = write_config(calibration_run, config, "edited.yaml")
     result = run_snakemake(calibration_run, TARGET, "-n", "--configfile", edited)
     planned = parse_dry_run(result.stdout + result.stderr)
-    runs = [f"results/runs/sop_val/clean/0/seed{seed}" for seed in config["seeds"]]
+    # Every candidate recipe on the SOP-shaped validation set, and only those.
+    runs = [
+        f"results/runs/{name}/clean/0/seed{seed}"
+        for name, experiment in config["experiments"].items()
+        if "synth_sop_val" in (experiment["train"], experiment["eval"])
+        for seed in config["seeds"]
+    ]
+    assert len(runs) == 3 * len(config["seeds"])
     assert planned == {
         ("shard", "data/shards/synth_sop_val"),
         *(("train", f"{run}/model.pt") for run in runs),
