@@ -342,6 +342,24 @@ def test_presets_load(preset: str) -> None:
     assert study.experiments
 
 
+def test_merging_several_mappings_is_refused(tmp_path: Path) -> None:
+    # PyYAML 6.0.4 resolves `<<: [*fine_tune, *model]` with the later mapping winning, so
+    # the default's retrieval experiments once trained 24 epochs instead of 12.
+    path = tmp_path / "preset.yaml"
+    path.write_text("a: &a {epochs: 12}\nb: &b {epochs: 24}\nc:\n  <<: [*a, *b]\n")
+    with pytest.raises(UserError, match=rf"^{path}:4: '<<: \[...\]' merges several mappings"):
+        read_yaml(path)
+
+
+@pytest.mark.parametrize("preset", ["config.yaml", "presets/robustness.yaml"])
+def test_the_default_recipe_fine_tunes_12_epochs(preset: str) -> None:
+    experiments = read_yaml(REPO / preset)["experiments"]
+    for name in ("sop", "inshop"):
+        assert experiments[name]["pretraining"] == "objects"
+        assert (experiments[name]["epochs"], experiments[name]["lr_milestones"]) == (12, [9])
+    assert (experiments["faces"]["epochs"], experiments["faces"].get("pretraining")) == (24, None)
+
+
 def test_loss_settings_found_good_are_not_checked_again(tmp_path: Path, monkeypatch) -> None:
     cache = tmp_path / ".snakemake" / "irnoise" / "checked_losses.json"
     checked = []

@@ -538,4 +538,28 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"{where}: YAML syntax error: {detail}") from error
     if not isinstance(config, dict):
         raise UserError(f"{path}: a config file holds keys at the top level (datasets: ...)")
+    refuse_sequence_merges(text, path)
     return config
+
+
+def refuse_sequence_merges(text: str, path: Path) -> None:
+    """Refuse `<<: [*a, *b]`: where the mappings share a key, which one wins differs between
+    PyYAML versions (6.0.4 lets the later one win, against the YAML merge spec), so the
+    same file would train different models on different machines."""
+    import yaml
+
+    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.tag == "tag:yaml.org,2002:merge" and isinstance(value, yaml.SequenceNode):
+                    where = f"{path}:{key.start_mark.line + 1}"
+                    raise UserError(
+                        f"{where}: '<<: [...]' merges several mappings, and PyYAML versions "
+                        "disagree on which wins a shared key: merge one mapping (an anchor "
+                        "may itself merge another) and write the keys that differ"
+                    )
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)

@@ -71,5 +71,7 @@ def run_config(
 ) -> dict[str, Any]:
     """The config a run uses: `config` as Snakemake made it from the `configfiles` and the
     `overrides`, or the `default` file if no config file was given; the overrides on top."""
+    for path in configfiles:
+        read_yaml(path)  # Snakemake has read it; this checks what Snakemake does not
     base = dict(config) if configfiles else read_yaml(default)
     return merged(base, typed_overrides(overrides))
