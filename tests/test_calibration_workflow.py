@@ -14,7 +14,7 @@ from test_incremental import parse_dry_run
 
 from helpers import REPO, copy_workflow, run_snakemake
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("calibration")]  # one fixture run
 
 TARGET = "results/metrics.csv"
 # The smoke preset's sizes: a few images per class, two epochs of a tiny network.

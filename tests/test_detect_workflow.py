@@ -66,6 +66,7 @@ def user_run(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.xdist_group("detect_user")  # one user_run
 def test_the_misfiled_image_ranks_first(user_run):
     with open(user_run / "results/detect/mine/suspicious.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -99,6 +100,7 @@ def test_moving_an_image_reshards_and_the_ranking_names_the_right_files(tmp_path
         assert row["path"].endswith(row["key"]) and row["key"].split("/")[1] == row["label"]
 
 
+@pytest.mark.xdist_group("detect_user")
 def test_an_unknown_detector_is_named(user_run, capsys):
     run = user_run / "results/runs/mine/clean/0/seed0"
     code = main(
@@ -144,6 +146,7 @@ def test_a_dataset_without_a_trained_model_is_named(tmp_path):
     )
 
 
+@pytest.mark.xdist_group("smoke")  # the session's one smoke run
 def test_table4_matches_scikit_learn_on_the_smoke_run(smoke_run):
     table = pd.read_csv(smoke_run / "results/table4.csv")
     assert set(table["detector"]) >= {"knn", "cleanlab"}

@@ -166,6 +166,7 @@ def finite_table(path: Path, columns: list[str]) -> pd.DataFrame:
 
 
 @pytest.mark.workflow
+@pytest.mark.xdist_group("smoke")  # the session's one smoke run
 def test_the_smoke_run_answers_the_protocol_question(smoke_run: Path, tmp_path: Path) -> None:
     estimates = ["official_clean", "loo_clean", "official_drop", "loo_drop", "difference"]
     one_seed = finite_table(smoke_run / INSHOP_PROTOCOL, estimates)

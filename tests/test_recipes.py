@@ -302,6 +302,7 @@ def test_recipes_reading_runs_not_given_are_refused(tmp_path: Path):
 
 
 @pytest.mark.workflow
+@pytest.mark.xdist_group("smoke")  # the session's one smoke run
 def test_a_recipe_on_the_smoke_run_trains_only_what_it_changes(smoke_run: Path, tmp_path: Path):
     workdir = tmp_path / "run"
     shutil.copytree(smoke_run, workdir, symlinks=True)

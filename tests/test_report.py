@@ -28,6 +28,7 @@ def test_install_brings_what_the_report_needs() -> None:
 
 
 @pytest.mark.workflow
+@pytest.mark.xdist_group("smoke")  # the session's one smoke run
 def test_report_embeds_every_table_and_figure(smoke_run: Path, tmp_path: Path) -> None:
     report = tmp_path / "report.html"
     run_snakemake(smoke_run, "--configfile", "presets/smoke.yaml", "--report", str(report))
