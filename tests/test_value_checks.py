@@ -338,3 +338,12 @@ def test_shard_options_are_checked_against_the_schema(tmp_path: Path, capsys) ->
     )
     assert 'options.splits: got "../../../x", expected one of train, test' in error
     assert not (tmp_path / "o").exists()
+
+
+def test_merging_several_mappings_is_refused(tmp_path: Path) -> None:
+    # PyYAML 6.0.4 resolves `<<: [*fine_tune, *model]` with the later mapping winning, so
+    # the default's retrieval experiments once trained 24 epochs instead of 12.
+    path = tmp_path / "preset.yaml"
+    path.write_text("a: &a {epochs: 12}\nb: &b {epochs: 24}\nc:\n  <<: [*a, *b]\n")
+    with pytest.raises(UserError, match=rf"^{path}:4: '<<: \[...\]' merges several mappings"):
+        read_yaml(path)
