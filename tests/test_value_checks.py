@@ -347,3 +347,9 @@ def test_merging_several_mappings_is_refused(tmp_path: Path) -> None:
     path.write_text("a: &a {epochs: 12}\nb: &b {epochs: 24}\nc:\n  <<: [*a, *b]\n")
     with pytest.raises(UserError, match=rf"^{path}:4: '<<: \[...\]' merges several mappings"):
         read_yaml(path)
+
+
+def test_a_recursive_alias_is_read_not_looped_on(tmp_path: Path) -> None:
+    path = tmp_path / "preset.yaml"
+    path.write_text("a: &a [1, *a]\nseeds: [0]\n")
+    assert read_yaml(path)["seeds"] == [0]

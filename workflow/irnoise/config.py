@@ -527,8 +527,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise UserError(f"cannot read config file {path}: {error.strerror}") from error
+    loader = yaml.SafeLoader(text)
     try:
-        config = yaml.safe_load(text)
+        # One parse: the merge check reads the node graph, which construction rewrites.
+        node = loader.get_single_node()
+        refuse_sequence_merges(node, path)
+        config = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -536,21 +540,25 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         context = getattr(error, "context", None)
         detail = f"{problem} ({context})" if context else problem
         raise UserError(f"{where}: YAML syntax error: {detail}") from error
+    finally:
+        loader.dispose()
     if not isinstance(config, dict):
         raise UserError(f"{path}: a config file holds keys at the top level (datasets: ...)")
-    refuse_sequence_merges(text, path)
     return config
 
 
-def refuse_sequence_merges(text: str, path: Path) -> None:
+def refuse_sequence_merges(root: Any, path: Path) -> None:
     """Refuse `<<: [*a, *b]`: where the mappings share a key, which one wins differs between
     PyYAML versions (6.0.4 lets the later one win, against the YAML merge spec), so the
     same file would train different models on different machines."""
     import yaml
 
-    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    stack, seen = [root], set()
     while stack:
         node = stack.pop()
+        if id(node) in seen:  # an alias repeats a node; a recursive one would loop
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 if key.tag == "tag:yaml.org,2002:merge" and isinstance(value, yaml.SequenceNode):
