@@ -192,8 +192,9 @@ def test_a_claim_is_robust_only_where_every_recipe_agrees():
         "margin_28.6": findings.build_findings(constructed_study(0.62, 0.78)),
     }
     frame = verdicts_frame(by_recipe)
+    effects = [f"{r} {f}" for r in by_recipe for f in ("effect", "low", "high")]
     assert list(frame.columns) == ["claim", "statement", "experiment", "level", "default",
-                                   "lr_x1.5", "margin_28.6", "robust"]  # fmt: skip
+                                   "lr_x1.5", "margin_28.6", "robust", *effects]  # fmt: skip
     assert len(frame) == len(by_recipe["default"])
     c1 = frame[(frame["claim"] == "C1") & (frame["experiment"] == "sop")].set_index("level")
     assert list(c1.loc["0.05", ["default", "lr_x1.5", "margin_28.6"]]) == [
@@ -202,6 +203,12 @@ def test_a_claim_is_robust_only_where_every_recipe_agrees():
         CONTRADICTED,
     ]
     assert c1.loc["0.05", "robust"] == NOT_ROBUST
+    # Each verdict comes with its number: SOP drops 20% against ImageNet's 2.5%, +17.5
+    # points; SOP gaining 3.3% against 2.5% under margin_28.6, -5.8.
+    assert c1.loc["0.05", "default effect"] == pytest.approx(17.5)
+    assert c1.loc["0.05", "default low"] > 0
+    assert c1.loc["0.05", "margin_28.6 effect"] == pytest.approx(-100 / 30 - 2.5)
+    assert c1.loc["0.05", "margin_28.6 high"] < 0
     # Two recipes alone agree: robust, with their verdict.
     two = verdicts_frame({k: by_recipe[k] for k in ("default", "lr_x1.5")})
     c1_two = two[(two["claim"] == "C1") & (two["experiment"] == "sop") & (two["level"] == "0.05")]
@@ -211,10 +218,17 @@ def test_a_claim_is_robust_only_where_every_recipe_agrees():
     assert list(c4["robust"]) == [INCONCLUSIVE]
     markdown = verdicts_markdown(by_recipe, {k: {"sop": "sop"} for k in by_recipe}, 200, 0.95)
     assert "| Claim | Experiment | Level | default | lr_x1.5 | margin_28.6 | Robust |" in markdown
-    assert (
-        "| C1 retrieval is less robust than classification | sop | 5% | reproduced | reproduced "
-        "| contradicted | **not robust (recipes disagree)** |" in markdown
+    row = next(
+        line
+        for line in markdown.splitlines()
+        if line.startswith("| C1 ") and "| sop | 5% |" in line
     )
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert [cell.split(",")[0] for cell in cells[3:6]] == [REPRODUCED, REPRODUCED, CONTRADICTED]
+    assert cells[3].startswith("reproduced, +17.50 [+") and cells[5].startswith(
+        "contradicted, -5.83 ["
+    )
+    assert cells[6] == "**not robust (recipes disagree)**"
 
 
 def copy_experiment(root: Path, source: str, target: str) -> list[Path]:
@@ -254,6 +268,8 @@ def test_each_recipe_reads_its_own_runs_under_the_configs_names(tmp_path: Path):
     # runs give the same resamples under the same name, so every row agrees.
     assert [r["default"] for r in by_recipe] == [r["verdict"] for r in plain]
     assert [r["claim"] for r in by_recipe] == [r["claim"] for r in plain]
+    for field in ("effect", "low", "high"):
+        assert [r[f"default {field}"] for r in by_recipe] == [r[field] for r in plain]
     assert all(r["r"] == r["default"] == r["robust"] for r in by_recipe)
     assert "r: " in (tmp_path / "findings_by_recipe.md").read_text()
     assert "sop <- sop-r" in (tmp_path / "findings_by_recipe.md").read_text()
@@ -328,8 +344,8 @@ def test_a_recipe_on_the_smoke_run_trains_only_what_it_changes(smoke_run: Path, 
         rows = list(csv.DictReader(handle))
     with (workdir / "results" / "findings.csv").open(newline="") as handle:
         plain = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["claim", "statement", "experiment", "level", "default", "lr_x2",
-                             "robust"]  # fmt: skip
+    assert list(rows[0])[:7] == ["claim", "statement", "experiment", "level", "default",
+                                 "lr_x2", "robust"]  # fmt: skip
     assert [r["default"] for r in rows] == [r["verdict"] for r in plain]
     assert all(r["robust"] in (*findings.VERDICTS, NOT_ROBUST) for r in rows)
     for r in rows:

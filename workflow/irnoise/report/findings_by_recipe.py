@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from irnoise.report.findings import HEADLINE, Finding, build_findings, build_study
+from irnoise.report.findings_output import effect_text
 from irnoise.report.intervals import grid_resamples, method_text
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 NOT_ROBUST = "not robust (recipes disagree)"
 KEY_COLUMNS = ["claim", "statement", "experiment", "level"]
 ROBUST_COLUMN = "robust"
+EFFECT_FIELDS = ("effect", "low", "high")  # each recipe's, after the verdicts: "<recipe> effect"
 
 RowKey = tuple[str, str, str]  # claim, experiment, level as written (NaN: "all")
 
@@ -63,10 +65,11 @@ def robust_verdict(verdicts: Sequence[str]) -> str:
     return verdicts[0] if len(set(verdicts)) == 1 else NOT_ROBUST
 
 
-def verdict_rows(by_recipe: Mapping[str, Sequence[Finding]]) -> list[dict[str, str]]:
-    """One row per claim row of any recipe: its key, each recipe's verdict, `robust`.
-    A row a recipe lacks counts as its disagreement ('–')."""
-    rows: dict[RowKey, dict[str, str]] = {}
+def verdict_rows(by_recipe: Mapping[str, Sequence[Finding]]) -> list[dict[str, Any]]:
+    """One row per claim row of any recipe: its key, each recipe's verdict, `robust`, and
+    each recipe's effect and interval (a verdict is read with its number). A row a recipe
+    lacks counts as its disagreement ('–')."""
+    rows: dict[RowKey, dict[str, Any]] = {}
     for recipe, findings in by_recipe.items():
         for finding in findings:
             claim, experiment, level = row_key(finding)
@@ -76,6 +79,9 @@ def verdict_rows(by_recipe: Mapping[str, Sequence[Finding]]) -> list[dict[str, s
                  "experiment": experiment, "level": level},
             )  # fmt: skip
             row[recipe] = finding.verdict
+            row[f"{recipe} text"] = effect_text(finding)
+            for field in EFFECT_FIELDS:
+                row[f"{recipe} {field}"] = getattr(finding, field)
     for row in rows.values():
         row[ROBUST_COLUMN] = robust_verdict([row.get(recipe, "–") for recipe in by_recipe])
     return list(rows.values())
@@ -84,8 +90,10 @@ def verdict_rows(by_recipe: Mapping[str, Sequence[Finding]]) -> list[dict[str, s
 def verdicts_frame(by_recipe: Mapping[str, Sequence[Finding]]) -> pd.DataFrame:
     import pandas as pd
 
-    columns = [*KEY_COLUMNS, *by_recipe, ROBUST_COLUMN]
-    return pd.DataFrame(verdict_rows(by_recipe), columns=columns).fillna("–")
+    effects = [f"{recipe} {field}" for recipe in by_recipe for field in EFFECT_FIELDS]
+    columns = [*KEY_COLUMNS, *by_recipe, ROBUST_COLUMN, *effects]
+    frame = pd.DataFrame(verdict_rows(by_recipe), columns=columns)
+    return frame.fillna({name: "–" for name in [*by_recipe, ROBUST_COLUMN]})
 
 
 def verdicts_markdown(
@@ -100,8 +108,10 @@ def verdicts_markdown(
         "# Findings by recipe: the paper's claims under each training recipe",
         "",
         f"{len(rows)} claim rows, {robust} with the same verdict under every recipe. "
-        f"{method_text(resamples, confidence)}. A claim is robust only where every recipe "
-        'gives the same verdict (docs/findings.md, "Robustness across recipes").',
+        "Each recipe's cell: its verdict, then its effect [interval] as in "
+        f"results/findings.md. {method_text(resamples, confidence)}. A claim is robust "
+        'only where every recipe gives the same verdict (docs/findings.md, "Robustness '
+        'across recipes").',
         "",
         "Experiments each recipe reads (the config's where it changes nothing): "
         + "; ".join(
@@ -114,7 +124,10 @@ def verdicts_markdown(
     ]
     for row in rows:
         level = row["level"] if row["level"] == "all" else f"{100 * float(row['level']):g}%"
-        verdicts = [row.get(recipe, "–") for recipe in by_recipe]
+        verdicts = [
+            f"{row[recipe]}, {row[f'{recipe} text']}" if recipe in row else "–"
+            for recipe in by_recipe
+        ]
         cells = [f"{row['claim']} {row['statement']}", row["experiment"], level, *verdicts,
                  f"**{row[ROBUST_COLUMN]}**"]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
