@@ -353,3 +353,11 @@ def test_a_recursive_alias_is_read_not_looped_on(tmp_path: Path) -> None:
     path = tmp_path / "preset.yaml"
     path.write_text("a: &a [1, *a]\nseeds: [0]\n")
     assert read_yaml(path)["seeds"] == [0]
+
+
+def test_a_character_yaml_refuses_is_named_with_the_file(tmp_path: Path) -> None:
+    # The reader refuses it before any parse: it must still become the one-line message.
+    path = tmp_path / "preset.yaml"
+    path.write_text('seeds: [0]\nnote: "\x07"\n')
+    with pytest.raises(UserError, match=rf"^{path}: YAML syntax error: unacceptable character"):
+        read_yaml(path)

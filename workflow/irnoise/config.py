@@ -527,12 +527,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise UserError(f"cannot read config file {path}: {error.strerror}") from error
-    loader = yaml.SafeLoader(text)
     try:
-        # One parse: the merge check reads the node graph, which construction rewrites.
-        node = loader.get_single_node()
-        refuse_sequence_merges(node, path)
-        config = loader.construct_document(node) if node is not None else None
+        config = parse_checked(text, path)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -540,11 +536,24 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         context = getattr(error, "context", None)
         detail = f"{problem} ({context})" if context else problem
         raise UserError(f"{where}: YAML syntax error: {detail}") from error
-    finally:
-        loader.dispose()
     if not isinstance(config, dict):
         raise UserError(f"{path}: a config file holds keys at the top level (datasets: ...)")
     return config
+
+
+def parse_checked(text: str, path: Path) -> Any:
+    """`text` parsed once, the merge check on its node graph (which construction rewrites)
+    before it is built; a YAMLError, even from the reader's first look at the text, is the
+    caller's to word."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        refuse_sequence_merges(node, path)
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
 
 
 def refuse_sequence_merges(root: Any, path: Path) -> None:
