@@ -79,7 +79,6 @@ def verdict_rows(by_recipe: Mapping[str, Sequence[Finding]]) -> list[dict[str, A
                  "experiment": experiment, "level": level},
             )  # fmt: skip
             row[recipe] = finding.verdict
-            row[f"{recipe} text"] = effect_text(finding)
             for field in EFFECT_FIELDS:
                 row[f"{recipe} {field}"] = getattr(finding, field)
     for row in rows.values():
@@ -125,7 +124,9 @@ def verdicts_markdown(
     for row in rows:
         level = row["level"] if row["level"] == "all" else f"{100 * float(row['level']):g}%"
         verdicts = [
-            f"{row[recipe]}, {row[f'{recipe} text']}" if recipe in row else "–"
+            f"{row[recipe]}, {effect_text(*(row[f'{recipe} {f}'] for f in EFFECT_FIELDS))}"
+            if recipe in row
+            else "–"
             for recipe in by_recipe
         ]
         cells = [f"{row['claim']} {row['statement']}", row["experiment"], level, *verdicts,

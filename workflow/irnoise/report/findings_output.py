@@ -23,11 +23,11 @@ def findings_frame(findings: Sequence[Finding]) -> pd.DataFrame:
     return pd.DataFrame([asdict(f) for f in findings], columns=COLUMNS)
 
 
-def effect_text(f: Finding) -> str:
-    """The effect and its interval as the findings tables write them, '–' without one."""
-    text = "–" if math.isnan(f.effect) else f"{f.effect:+.2f}"
-    if not math.isnan(f.low):
-        text += f" [{f.low:+.2f}, {f.high:+.2f}]"
+def effect_text(effect: float, low: float, high: float) -> str:
+    """An effect and its interval as the findings tables write them, '–' without one."""
+    text = "–" if math.isnan(effect) else f"{effect:+.2f}"
+    if not math.isnan(low):
+        text += f" [{low:+.2f}, {high:+.2f}]"
     return text
 
 
@@ -54,8 +54,9 @@ def findings_markdown(
         level = "all" if math.isnan(f.level) else f"{100 * f.level:g}%"
         paper = f.paper + ("" if math.isnan(f.paper_effect) else f" ({f.paper_effect:+.1f})")
         check = "–" if math.isnan(f.seed_t_low) else f"[{f.seed_t_low:+.2f}, {f.seed_t_high:+.2f}]"
+        ours = effect_text(f.effect, f.low, f.high)
         cells = [f"{f.claim} {f.statement}", f.experiment, level, f.achieved or "–",
-                 paper or "–", f.effect_measure, effect_text(f), check, f"{f.null:g}",
+                 paper or "–", f.effect_measure, ours, check, f"{f.null:g}",
                  f"**{f.verdict}**", f.note]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
